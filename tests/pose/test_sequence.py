@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from animatex.errors import AnimatexError
+from animatex.pose import PoseSequence
+from animatex.pose.skeleton import BODY_LIMBS, BODY_PARENT
+
+
+def _sequence(frames=10, fps=30.0):
+    rng = np.random.default_rng(0)
+    return PoseSequence.from_body(rng.uniform(0, 100, (frames, 18, 2)), width=200, height=100, fps=fps)
+
+
+def test_save_load_round_trip(tmp_path):
+    seq = _sequence()
+    loaded = PoseSequence.load(seq.save(tmp_path / "p.npz"))
+    np.testing.assert_array_equal(loaded.keypoints, seq.keypoints)
+    assert (loaded.width, loaded.height, loaded.fps) == (200, 100, 30.0)
+
+
+def test_slicing_and_resample_keep_metadata():
+    seq = _sequence()
+    assert len(seq[2:5]) == 3 and len(seq[3]) == 1 and len(seq[-1]) == 1
+    np.testing.assert_array_equal(seq[-1].keypoints[0], seq.keypoints[-1])
+    half = seq.resample(15.0)
+    assert len(half) == 5 and half.fps == 15.0
+    np.testing.assert_array_equal(half.keypoints[1], seq.keypoints[2])
+
+
+def test_normalised_body_marks_invisible_points():
+    seq = _sequence()
+    seq.keypoints[0, 4, 2] = 0.1
+    xy = seq.body_normalized()
+    assert xy.shape == (10, 18, 2)
+    assert (xy[0, 4] == -1).all()
+    assert (xy[xy != -1] >= 0).all() and (xy[xy != -1] <= 1).all()
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    with pytest.raises(AnimatexError, match="shape"):
+        PoseSequence(np.zeros((3, 17, 3)), 10, 10)
+    with pytest.raises(AnimatexError, match="not found"):
+        PoseSequence.load(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(AnimatexError, match="not an animatex pose file"):
+        PoseSequence.load(tmp_path / "bad.npz")
+
+
+def test_kinematic_tree_is_rooted_at_the_neck():
+    assert BODY_PARENT[1] == -1 and len(BODY_LIMBS) == 17
+    for parent in BODY_PARENT:
+        seen = set()
+        while parent != -1:
+            assert parent not in seen
+            seen.add(parent)
+            parent = BODY_PARENT[parent]
