@@ -1,0 +1,727 @@
+"""Animate-X++ transformer: the Wan2.1 DiT plus the explicit and implicit pose conditions, in this one file.
+
+Order: helpers -> `PoseGuider` -> `RefPoseEncoder` -> `ImplicitPoseIndicator` (keypoint encoder, Perceiver
+resampler) -> `AnimateXTransformer3DModel`. Facts come from docs/reference.md sections 2-4 (Animate-X, arXiv
+2410.10306; Animate-X++, arXiv 2508.09454); the Wan part is diffusers' `WanTransformer3DModel` unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+from diffusers.utils import apply_lora_scale, logging
+
+logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
+
+# Wan VAE compression: 4x in time (4k+1 frames -> k+1 latent frames), 8x in space.
+VAE_SCALE_FACTOR_TEMPORAL = 4
+VAE_SCALE_FACTOR_SPATIAL = 8
+POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def num_latent_frames(num_frames: int) -> int:
+    """Latent frame count the Wan VAE gives for `num_frames` = 4k+1 pixel frames."""
+    return (num_frames - 1) // VAE_SCALE_FACTOR_TEMPORAL + 1
+
+
+def pad_first_frame(frames: torch.Tensor, dim: int) -> torch.Tensor:
+    """Repeat the first frame 3 more times along `dim`: 4k+1 frames -> 4k+4, i.e. k+1 groups of 4."""
+    first = frames.narrow(dim, 0, 1)
+    repeats = [1] * frames.ndim
+    repeats[dim] = VAE_SCALE_FACTOR_TEMPORAL - 1
+    return torch.cat([first.repeat(*repeats), frames], dim=dim)
+
+
+def sinusoidal_frame_encoding(
+    num_frames: int, dim: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Transformer sine/cosine position encoding (num_frames, dim), computed for any length."""
+    position = torch.arange(num_frames, device=device, dtype=torch.float64)[:, None]  # (F, 1)
+    div_term = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float64) * (-math.log(10000.0) / dim)
+    )
+    encoding = torch.zeros(num_frames, dim, device=device, dtype=torch.float64)
+    encoding[:, 0::2] = torch.sin(position * div_term)
+    encoding[:, 1::2] = torch.cos(position * div_term)
+    return encoding.to(dtype)
+
+
+def _reset_parameters(module: nn.Module) -> None:
+    """PyTorch's default initialisation for every layer inside `module`."""
+    for layer in module.modules():
+        if isinstance(layer, nn.MultiheadAttention):
+            layer._reset_parameters()
+        elif layer is not module and hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Explicit pose path
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PoseGuider(nn.Module):
+    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
+
+    Four stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
+    second patch embedding whose kernel and stride equal the DiT `patch_size`.
+    """
+
+    def __init__(
+        self, out_channels: int, hidden_channels: int = 16, patch_size: tuple[int, int, int] = (1, 2, 2)
+    ):
+        super().__init__()
+        c = hidden_channels
+        self.convs = nn.Sequential(
+            nn.Conv3d(3, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, c, kernel_size=3, stride=(1, 2, 2), padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv3d(c, out_channels, kernel_size=tuple(patch_size), stride=tuple(patch_size)),
+        )
+
+    def initialize_weights(self) -> None:
+        _reset_parameters(self)
+
+    def forward(self, pose_video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 4k+1, H, W) in [0, 1] -> (B, out_channels, (k+1) / p_t, H / 8 / p_h, W / 8 / p_w)."""
+        pose_video = pad_first_frame(pose_video, dim=2)  # (B, 3, 4k+4, H, W)
+        return self.convs(pose_video)
+
+
+class RefPoseEncoder(nn.Module):
+    """Pose image of the reference character -> features added to the image-condition channels `y`."""
+
+    def __init__(self, out_channels: int, hidden_channels: int = 16):
+        super().__init__()
+        c = hidden_channels
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, out_channels, kernel_size=3, stride=2, padding=1),
+        )
+
+    def initialize_weights(self) -> None:
+        _reset_parameters(self)
+
+    def forward(self, ref_pose: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, out_channels, H / 8, W / 8)."""
+        return self.convs(ref_pose)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Implicit Pose Indicator
+# ---------------------------------------------------------------------------------------------------------
+
+
+class KeypointEncoderLayer(nn.Module):
+    """Post-norm transformer encoder layer; the frame encoding is added to queries and keys only (DETR style)."""
+
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def forward(self, hidden_states: torch.Tensor, frame_encoding: torch.Tensor) -> torch.Tensor:
+        query = key = hidden_states + frame_encoding
+        attn_output = self.self_attn(query, key, hidden_states, need_weights=False)[0]
+        hidden_states = self.norm1(hidden_states + self.dropout1(attn_output))
+        ff_output = self.linear2(self.dropout(F.relu(self.linear1(hidden_states))))
+        return self.norm2(hidden_states + self.dropout2(ff_output))
+
+
+class KeypointEncoder(nn.Module):
+    """Per-frame body keypoints -> one query token per frame (the IPI query, reference.md section 4)."""
+
+    def __init__(
+        self,
+        num_keypoints: int = 18,
+        dim: int = 1024,
+        num_layers: int = 3,
+        num_heads: int = 8,
+        ffn_dim: int = 1024,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.num_keypoints = num_keypoints
+        self.keypoint_embed = nn.Sequential(nn.Linear(num_keypoints * 2, dim // 2), nn.Linear(dim // 2, dim))
+        self.layers = nn.ModuleList(
+            [KeypointEncoderLayer(dim, num_heads, ffn_dim, dropout) for _ in range(num_layers)]
+        )
+        self.proj_out = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def initialize_weights(self) -> None:
+        _reset_parameters(self)
+        for name, param in self.layers.named_parameters():
+            if param.dim() > 1 and "norm" not in name:
+                nn.init.xavier_uniform_(param)
+        # The query starts as the bare learnable latent: keypoints enter through a zero-initialised output.
+        nn.init.zeros_(self.proj_out[-1].weight)
+        nn.init.zeros_(self.proj_out[-1].bias)
+
+    def forward(self, pose_keypoints: torch.Tensor) -> torch.Tensor:
+        """(B, F, K, 2) in [0, 1], -1 = invisible -> (B, F, dim)."""
+        batch_size, num_frames = pose_keypoints.shape[:2]
+        hidden_states = pose_keypoints.reshape(batch_size, num_frames, self.num_keypoints * 2)  # (B, F, 2K)
+        hidden_states = self.keypoint_embed(hidden_states)  # (B, F, dim)
+        frame_encoding = sinusoidal_frame_encoding(
+            num_frames, hidden_states.shape[-1], hidden_states.device, hidden_states.dtype
+        )[None]  # (1, F, dim)
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, frame_encoding)
+        return self.proj_out(hidden_states)
+
+
+class PerceiverAttention(nn.Module):
+    """Latents attend to concat(context, latents), as in the Flamingo/IP-Adapter Perceiver resampler."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int):
+        super().__init__()
+        self.num_heads = num_heads
+        inner_dim = num_heads * head_dim
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.to_q = nn.Linear(dim, inner_dim, bias=False)
+        self.to_kv = nn.Linear(dim, inner_dim * 2, bias=False)
+        self.to_out = nn.Linear(inner_dim, dim, bias=False)
+
+    def forward(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """context (N, Lc, dim), latents (N, Lq, dim) -> (N, Lq, dim)."""
+        context = self.norm1(context)
+        latents = self.norm2(latents)
+        query = self.to_q(latents)
+        key, value = self.to_kv(torch.cat([context, latents], dim=1)).chunk(2, dim=-1)
+        query, key, value = (
+            t.unflatten(-1, (self.num_heads, -1)).transpose(1, 2) for t in (query, key, value)
+        )
+        # (N, heads, L, head_dim)
+        attn_output = F.scaled_dot_product_attention(query, key, value)
+        attn_output = attn_output.transpose(1, 2).flatten(2)  # (N, Lq, inner_dim)
+        return self.to_out(attn_output)
+
+
+class PerceiverResampler(nn.Module):
+    """Per-frame resampler: query tokens gather the frame's motion token (image-encoder feature)."""
+
+    def __init__(
+        self,
+        dim: int = 1024,
+        num_layers: int = 8,
+        num_heads: int = 16,
+        head_dim: int = 64,
+        embedding_dim: int = 1024,
+        ff_mult: int = 4,
+    ):
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(1, 1, dim) / dim**0.5)
+        self.proj_in = nn.Linear(embedding_dim, dim)
+        self.layers = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    [
+                        PerceiverAttention(dim, num_heads, head_dim),
+                        nn.Sequential(
+                            nn.LayerNorm(dim),
+                            nn.Linear(dim, dim * ff_mult, bias=False),
+                            nn.GELU(),
+                            nn.Linear(dim * ff_mult, dim, bias=False),
+                        ),
+                    ]
+                )
+                for _ in range(num_layers)
+            ]
+        )
+        self.proj_out = nn.Linear(dim, dim)
+        self.norm_out = nn.LayerNorm(dim)
+
+    def initialize_weights(self) -> None:
+        _reset_parameters(self)
+        with torch.no_grad():
+            self.latents.normal_(0.0, self.latents.shape[-1] ** -0.5)
+
+    def forward(self, motion_embeds: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """motion_embeds (N, Lc, embedding_dim), query (N, Lq, dim) -> (N, Lq, dim)."""
+        latents = self.latents + query
+        context = self.proj_in(motion_embeds)
+        for attn, ff in self.layers:
+            latents = attn(context, latents) + latents
+            latents = ff(latents) + latents
+        return self.norm_out(self.proj_out(latents))
+
+
+class ImplicitPoseIndicator(nn.Module):
+    """IPI: motion token + keypoint query per frame -> one residual vector per latent frame (section 4).
+
+    The temporal compression is ours: the official release uses a Conv1d over a fixed 81-frame axis; here the
+    first frame is repeated 3 times (as for the VAE) and a stride-4 Conv1d reduces 4k+4 frames to k+1, so any
+    4k+1 length works. It starts as a mean over each group of 4 frames.
+    """
+
+    def __init__(
+        self,
+        out_dim: int,
+        motion_embed_dim: int = 1024,
+        dim: int = 1024,
+        num_layers: int = 8,
+        num_heads: int = 16,
+        head_dim: int = 64,
+        keypoint_encoder_layers: int = 3,
+        keypoint_encoder_heads: int = 8,
+        keypoint_encoder_ffn_dim: int = 1024,
+        keypoint_encoder_dropout: float = 0.1,
+        num_keypoints: int = 18,
+    ):
+        super().__init__()
+        self.keypoint_encoder = KeypointEncoder(
+            num_keypoints,
+            dim,
+            keypoint_encoder_layers,
+            keypoint_encoder_heads,
+            keypoint_encoder_ffn_dim,
+            keypoint_encoder_dropout,
+        )
+        self.resampler = PerceiverResampler(
+            dim, num_layers, num_heads, head_dim, embedding_dim=motion_embed_dim
+        )
+        self.temporal_downsample = nn.Conv1d(
+            dim, dim, kernel_size=VAE_SCALE_FACTOR_TEMPORAL, stride=VAE_SCALE_FACTOR_TEMPORAL
+        )
+        self.proj_out = nn.Linear(dim, out_dim)
+
+    def initialize_weights(self) -> None:
+        """Default init, mean-pool temporal reduction, and a zero output layer so the DiT starts unchanged."""
+        self.keypoint_encoder.initialize_weights()
+        self.resampler.initialize_weights()
+        with torch.no_grad():
+            weight = self.temporal_downsample.weight  # (dim, dim, 4)
+            weight.zero_()
+            eye = torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
+            weight.add_(eye[:, :, None] / weight.shape[-1])
+            self.temporal_downsample.bias.zero_()
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
+
+    def forward(self, motion_embeds: torch.Tensor, pose_keypoints: torch.Tensor) -> torch.Tensor:
+        """motion_embeds (B, 4k+1, D), pose_keypoints (B, 4k+1, K, 2) -> (B, k+1, out_dim)."""
+        batch_size, num_frames = motion_embeds.shape[:2]
+        query = self.keypoint_encoder(pose_keypoints)  # (B, F, dim)
+        query = query.flatten(0, 1)[:, None]  # (B*F, 1, dim)
+        motion_embeds = motion_embeds.flatten(0, 1)[:, None]  # (B*F, 1, D)
+        hidden_states = self.resampler(motion_embeds, query)  # (B*F, 1, dim)
+        hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
+        hidden_states = pad_first_frame(hidden_states, dim=1)  # (B, 4k+4, dim)
+        hidden_states = self.temporal_downsample(hidden_states.transpose(1, 2))  # (B, dim, k+1)
+        return self.proj_out(hidden_states.transpose(1, 2))  # (B, k+1, out_dim)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Core model
+# ---------------------------------------------------------------------------------------------------------
+
+
+class AnimateXTransformer3DModel(WanTransformer3DModel):
+    r"""
+    Wan2.1 DiT with the Animate-X++ pose conditions. The Wan config fields and state-dict keys are exactly
+    those of [`WanTransformer3DModel`], so a plain Wan2.1 transformer folder loads with `from_pretrained`; the
+    pose modules it lacks are initialised (zero-init outputs) and listed in a warning. The defaults are the
+    Wan2.1-I2V-14B sizes (Wan's own defaults are its T2V-14B sizes); see `ANIMATEX_PRESETS` for others.
+
+    Args (beyond `WanTransformer3DModel`):
+        use_pose_guider (`bool`): build `pose_guider` (driving-pose video added to the tokens after patching).
+        use_ref_pose_encoder (`bool`): build `ref_pose_encoder` (reference pose added to the condition `y`).
+        use_pose_indicator (`bool`): build `pose_indicator` (the Implicit Pose Indicator).
+        pose_guider_channels (`int`): hidden width of the pose guider and reference-pose encoder convs.
+        motion_embed_dim (`int`): width D of the per-frame image-encoder features (`motion_embeds`).
+        pose_indicator_dim (`int`): IPI width (keypoint encoder and resampler).
+        pose_indicator_layers / pose_indicator_heads / pose_indicator_head_dim (`int`): resampler depth/heads.
+        keypoint_encoder_layers / keypoint_encoder_heads / keypoint_encoder_ffn_dim (`int`): keypoint encoder.
+        pose_indicator_blocks (`tuple[int, int]`, *optional*): inclusive range of blocks whose input receives
+            the IPI. None = (2, num_layers // 2), clamped to the existing blocks.
+        keypoint_encoder_dropout (`float`): dropout inside the keypoint encoder (0.1 as in the official code).
+        num_keypoints (`int`): body keypoints per frame in `pose_keypoints` (18, OpenPose order).
+    """
+
+    _skip_layerwise_casting_patterns = [
+        *WanTransformer3DModel._skip_layerwise_casting_patterns,
+        *POSE_MODULES,
+    ]
+    # A converted official checkpoint may still carry the fixed 330-frame sinusoid table; we compute it instead.
+    _keys_to_ignore_on_load_unexpected = [
+        *WanTransformer3DModel._keys_to_ignore_on_load_unexpected,
+        "pos_table",
+    ]
+    # Context parallelism is not supported yet: the IPI is added to the full token sequence between blocks.
+    _cp_plan = None
+
+    @register_to_config
+    def __init__(
+        self,
+        patch_size: tuple[int, ...] = (1, 2, 2),
+        num_attention_heads: int = 40,
+        attention_head_dim: int = 128,
+        in_channels: int = 36,
+        out_channels: int = 16,
+        text_dim: int = 4096,
+        freq_dim: int = 256,
+        ffn_dim: int = 13824,
+        num_layers: int = 40,
+        cross_attn_norm: bool = True,
+        qk_norm: str | None = "rms_norm_across_heads",
+        eps: float = 1e-6,
+        image_dim: int | None = 1280,
+        added_kv_proj_dim: int | None = 5120,
+        rope_max_seq_len: int = 1024,
+        pos_embed_seq_len: int | None = None,
+        use_pose_guider: bool = True,
+        use_ref_pose_encoder: bool = True,
+        use_pose_indicator: bool = True,
+        pose_guider_channels: int = 16,
+        motion_embed_dim: int = 1024,
+        pose_indicator_dim: int = 1024,
+        pose_indicator_layers: int = 8,
+        pose_indicator_heads: int = 16,
+        pose_indicator_head_dim: int = 64,
+        keypoint_encoder_layers: int = 3,
+        keypoint_encoder_heads: int = 8,
+        keypoint_encoder_ffn_dim: int = 1024,
+        pose_indicator_blocks: tuple[int, int] | None = None,
+        keypoint_encoder_dropout: float = 0.1,
+        num_keypoints: int = 18,
+    ) -> None:
+        super().__init__(
+            patch_size=patch_size,
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            text_dim=text_dim,
+            freq_dim=freq_dim,
+            ffn_dim=ffn_dim,
+            num_layers=num_layers,
+            cross_attn_norm=cross_attn_norm,
+            qk_norm=qk_norm,
+            eps=eps,
+            image_dim=image_dim,
+            added_kv_proj_dim=added_kv_proj_dim,
+            rope_max_seq_len=rope_max_seq_len,
+            pos_embed_seq_len=pos_embed_seq_len,
+        )
+        inner_dim = num_attention_heads * attention_head_dim
+        out_channels = out_channels or in_channels
+        condition_channels = in_channels - out_channels
+
+        self.pose_guider = None
+        self.ref_pose_encoder = None
+        self.pose_indicator = None
+        if use_pose_guider:
+            self.pose_guider = PoseGuider(inner_dim, pose_guider_channels, tuple(patch_size))
+        if use_ref_pose_encoder:
+            if condition_channels <= 0:
+                raise ValueError(
+                    f"use_ref_pose_encoder needs image-condition channels (in_channels > out_channels), got "
+                    f"in_channels={in_channels}, out_channels={out_channels}; use an I2V config or set "
+                    "use_ref_pose_encoder=False."
+                )
+            self.ref_pose_encoder = RefPoseEncoder(condition_channels, pose_guider_channels)
+        if use_pose_indicator:
+            if patch_size[0] != 1:
+                raise ValueError(
+                    f"use_pose_indicator needs a temporal patch size of 1, got patch_size={patch_size}."
+                )
+            if pose_indicator_dim % 2 or pose_indicator_dim % keypoint_encoder_heads:
+                raise ValueError(
+                    f"pose_indicator_dim={pose_indicator_dim} must be even and divisible by "
+                    f"keypoint_encoder_heads={keypoint_encoder_heads}."
+                )
+            self.pose_indicator = ImplicitPoseIndicator(
+                inner_dim,
+                motion_embed_dim,
+                pose_indicator_dim,
+                pose_indicator_layers,
+                pose_indicator_heads,
+                pose_indicator_head_dim,
+                keypoint_encoder_layers,
+                keypoint_encoder_heads,
+                keypoint_encoder_ffn_dim,
+                keypoint_encoder_dropout,
+                num_keypoints,
+            )
+        self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
+        self.initialize_pose_weights()
+
+    @staticmethod
+    def _resolve_block_range(blocks: Iterable[int] | None, num_layers: int) -> tuple[int, int]:
+        if blocks is None:
+            start = min(2, num_layers - 1)
+            return start, max(start, num_layers // 2)
+        start, end = (int(b) for b in blocks)
+        if not 0 <= start <= end < num_layers:
+            raise ValueError(
+                f"pose_indicator_blocks={tuple(blocks)} must be an inclusive range (start, end) with "
+                f"0 <= start <= end < num_layers={num_layers}."
+            )
+        return start, end
+
+    def initialize_pose_weights(self, modules: Iterable[str] = POSE_MODULES) -> None:
+        """(Re)initialise the named pose modules; the IPI output layer is zeroed (DiT `initialize_weights`)."""
+        for name in modules:
+            module = getattr(self, name)
+            if module is not None:
+                module.initialize_weights()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, **kwargs: Any):
+        """Diffusers loading; pose modules the checkpoint lacks (e.g. a plain Wan2.1 folder) are initialised."""
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        model, loading_info = super().from_pretrained(
+            pretrained_model_name_or_path, output_loading_info=True, **kwargs
+        )
+        missing = loading_info["missing_keys"]
+        wan_missing = sorted(k for k in missing if k.split(".")[0] not in POSE_MODULES)
+        if wan_missing:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} lacks {len(wan_missing)} Wan transformer weights "
+                f"(e.g. {wan_missing[:5]}); check that it is a Wan2.1 transformer folder matching its config."
+            )
+        new_modules = sorted({k.split(".")[0] for k in missing})
+        if new_modules:
+            model._materialize_and_initialize(new_modules)
+            logger.warning(
+                f"{cls.__name__}: {pretrained_model_name_or_path} has no weights for {new_modules}; they were newly "
+                "initialised (the implicit pose indicator's output is zero until trained)."
+            )
+        return (model, loading_info) if output_loading_info else model
+
+    def _materialize_and_initialize(self, names: list[str]) -> None:
+        # Under low_cpu_mem_usage, diffusers builds the model on the meta device and skips every init call;
+        # weights absent from the checkpoint are still meta tensors here.
+        device = self.patch_embedding.weight.device
+        for name in names:
+            module = getattr(self, name)
+            if any(p.is_meta for p in module.parameters()):
+                module.to_empty(device=device)
+        self.initialize_pose_weights(names)
+
+    def _check_pose_inputs(
+        self,
+        hidden_states: torch.Tensor,
+        pose_video: torch.Tensor | None,
+        ref_pose: torch.Tensor | None,
+        pose_keypoints: torch.Tensor | None,
+        motion_embeds: torch.Tensor | None,
+    ) -> None:
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
+        pixel_h, pixel_w = height * VAE_SCALE_FACTOR_SPATIAL, width * VAE_SCALE_FACTOR_SPATIAL
+        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
+
+        for name, value, module in (
+            ("pose_video", pose_video, "pose_guider"),
+            ("ref_pose", ref_pose, "ref_pose_encoder"),
+            ("motion_embeds", motion_embeds, "pose_indicator"),
+        ):
+            if value is not None and getattr(self, module) is None:
+                raise ValueError(f"{name} was given but this model has no {module} (use_{module}=False).")
+        if pose_video is not None and tuple(pose_video.shape) != (
+            batch_size,
+            3,
+            pixel_frames,
+            pixel_h,
+            pixel_w,
+        ):
+            raise ValueError(
+                f"pose_video has shape {tuple(pose_video.shape)}; for {grid} it must be "
+                f"{(batch_size, 3, pixel_frames, pixel_h, pixel_w)} (B, RGB, 4k+1 frames, 8x latent size)."
+            )
+        if ref_pose is not None and tuple(ref_pose.shape) != (batch_size, 3, pixel_h, pixel_w):
+            raise ValueError(
+                f"ref_pose has shape {tuple(ref_pose.shape)}; for {grid} it must be "
+                f"{(batch_size, 3, pixel_h, pixel_w)} (B, RGB, 8x latent size)."
+            )
+        if (motion_embeds is None) != (pose_keypoints is None):
+            raise ValueError(
+                "The implicit pose indicator needs both motion_embeds and pose_keypoints; pass both or neither."
+            )
+        if motion_embeds is not None:
+            expected = (batch_size, pixel_frames, self.config.motion_embed_dim)
+            if tuple(motion_embeds.shape) != expected:
+                raise ValueError(
+                    f"motion_embeds has shape {tuple(motion_embeds.shape)}; for {grid} it must be {expected} "
+                    "(B, 4k+1 frames, motion_embed_dim)."
+                )
+            expected = (batch_size, pixel_frames, self.config.num_keypoints, 2)
+            if tuple(pose_keypoints.shape) != expected:
+                raise ValueError(
+                    f"pose_keypoints has shape {tuple(pose_keypoints.shape)}; for {grid} it must be {expected} "
+                    "(B, 4k+1 frames, keypoints, xy)."
+                )
+
+    @apply_lora_scale("attention_kwargs")
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.LongTensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_hidden_states_image: torch.Tensor | None = None,
+        pose_video: torch.Tensor | None = None,
+        ref_pose: torch.Tensor | None = None,
+        pose_keypoints: torch.Tensor | None = None,
+        motion_embeds: torch.Tensor | None = None,
+        return_dict: bool = True,
+        attention_kwargs: dict[str, Any] | None = None,
+    ) -> torch.Tensor | Transformer2DModelOutput:
+        """
+        The [`AnimateXTransformer3DModel`] forward method. A pose input left as None means "no such condition";
+        with all of them None the output is exactly [`WanTransformer3DModel`]'s.
+
+        Args:
+            hidden_states (`torch.Tensor` of shape `(B, in_channels, f, h, w)`):
+                Noisy latents concatenated with the image condition `y` (channels `out_channels:`).
+            timestep (`torch.LongTensor` of shape `(B,)` or `(B, seq_len)`): denoising step.
+            encoder_hidden_states (`torch.Tensor` of shape `(B, text_len, text_dim)`): text embeddings.
+            encoder_hidden_states_image (`torch.Tensor` of shape `(B, image_len, image_dim)`, *optional*):
+                image-encoder tokens of the reference image.
+            pose_video (`torch.Tensor` of shape `(B, 3, 4(f-1)+1, 8h, 8w)`, *optional*): rendered driving pose
+                frames in [0, 1] for the pose guider.
+            ref_pose (`torch.Tensor` of shape `(B, 3, 8h, 8w)`, *optional*): rendered reference pose in [0, 1].
+            pose_keypoints (`torch.Tensor` of shape `(B, 4(f-1)+1, num_keypoints, 2)`, *optional*): driving body
+                keypoints in [0, 1], -1 for invisible (IPI query).
+            motion_embeds (`torch.Tensor` of shape `(B, 4(f-1)+1, motion_embed_dim)`, *optional*): one
+                image-encoder feature per driving frame (IPI keys/values).
+            return_dict (`bool`): return a `Transformer2DModelOutput` instead of a tuple.
+            attention_kwargs (`dict`, *optional*): passed to the attention processors (LoRA `scale`).
+        """
+        batch_size, num_channels, num_frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        post_patch_num_frames = num_frames // p_t
+        post_patch_height = height // p_h
+        post_patch_width = width // p_w
+        self._check_pose_inputs(hidden_states, pose_video, ref_pose, pose_keypoints, motion_embeds)
+        use_checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
+
+        # 1. Reference pose -> image-condition channels y, broadcast over time
+        if ref_pose is not None:
+            ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
+            # (B, C_y, h, w)
+            out_channels = self.config.out_channels
+            latents, condition = hidden_states[:, :out_channels], hidden_states[:, out_channels:]
+            hidden_states = torch.cat(
+                [latents, condition + ref_pose_embeds.unsqueeze(2).to(condition.dtype)], dim=1
+            )
+
+        # 2. Patch & rotary embedding
+        rotary_emb = self.rope(hidden_states)
+        hidden_states = self.patch_embedding(hidden_states)  # (B, inner, f / p_t, h / p_h, w / p_w)
+        hidden_states = hidden_states.flatten(2).transpose(1, 2)  # (B, L, inner)
+
+        # 3. Explicit pose: one pose-guider feature per token
+        if pose_video is not None:
+            pose_video = pose_video.to(self.pose_guider.convs[0].weight.dtype)
+            if use_checkpointing:
+                pose_states = self._gradient_checkpointing_func(self.pose_guider, pose_video)
+            else:
+                pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
+            hidden_states = hidden_states + pose_states.flatten(2).transpose(1, 2).to(hidden_states.dtype)
+        # flatten+transpose produces a non-contiguous tensor; make it contiguous before the block loop.
+        hidden_states = hidden_states.contiguous()
+
+        # 4. Timestep, text and image embeddings (as in WanTransformer3DModel)
+        if timestep.ndim == 2:
+            ts_seq_len = timestep.shape[1]
+            timestep = timestep.flatten()  # (B * seq_len,)
+        else:
+            ts_seq_len = None
+        temb, timestep_proj, encoder_hidden_states, encoder_hidden_states_image = self.condition_embedder(
+            timestep, encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len=ts_seq_len
+        )
+        if ts_seq_len is not None:
+            timestep_proj = timestep_proj.unflatten(2, (6, -1))  # (B, seq_len, 6, inner)
+        else:
+            timestep_proj = timestep_proj.unflatten(1, (6, -1))  # (B, 6, inner)
+        if encoder_hidden_states_image is not None:
+            encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
+
+        # 5. Implicit pose: one vector per latent frame
+        pose_indicator_states = None
+        if motion_embeds is not None:
+            ipi_dtype = self.pose_indicator.proj_out.weight.dtype
+            pose_indicator_states = self.pose_indicator(
+                motion_embeds.to(ipi_dtype), pose_keypoints.to(ipi_dtype)
+            )
+            pose_indicator_states = pose_indicator_states.to(hidden_states.dtype)[
+                :, :, None
+            ]  # (B, f, 1, inner)
+        first_block, last_block = self.pose_indicator_block_range
+
+        # 6. Transformer blocks, the IPI added to the input of blocks first_block..last_block
+        for index, block in enumerate(self.blocks):
+            if pose_indicator_states is not None and first_block <= index <= last_block:
+                hidden_states = hidden_states.unflatten(
+                    1, (post_patch_num_frames, -1)
+                )  # (B, f, h' * w', inner)
+                hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
+            if use_checkpointing:
+                hidden_states = self._gradient_checkpointing_func(
+                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
+                )
+            else:
+                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+
+        # 7. Output norm, projection & unpatchify (as in WanTransformer3DModel)
+        if temb.ndim == 3:
+            # (B, seq_len, inner) (wan 2.2 ti2v)
+            shift, scale = (self.scale_shift_table.unsqueeze(0).to(temb.device) + temb.unsqueeze(2)).chunk(
+                2, dim=2
+            )
+            shift = shift.squeeze(2)
+            scale = scale.squeeze(2)
+        else:
+            shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+        shift = shift.to(hidden_states.device)
+        scale = scale.to(hidden_states.device)
+
+        hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
+        hidden_states = self.proj_out(hidden_states)  # (B, L, p_t * p_h * p_w * out_channels)
+        hidden_states = hidden_states.reshape(
+            batch_size, post_patch_num_frames, post_patch_height, post_patch_width, p_t, p_h, p_w, -1
+        )  # (B, f', h', w', p_t, p_h, p_w, C)
+        hidden_states = hidden_states.permute(0, 7, 1, 4, 2, 5, 3, 6)  # (B, C, f', p_t, h', p_h, w', p_w)
+        output = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # (B, C, f, h, w)
+
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)
