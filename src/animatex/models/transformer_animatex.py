@@ -112,13 +112,18 @@ class PoseGuider(nn.Module):
 
 
 class RefPoseEncoder(nn.Module):
-    """Pose image of the reference character -> features added to the image-condition channels `y`."""
+    """Pose image of the reference character -> features added to the image-condition channels `y`.
+
+    Six convs (three at stride 1, three at stride 2), as the official `randomref_embedding_pose`.
+    """
 
     def __init__(self, out_channels: int, hidden_channels: int = 16):
         super().__init__()
         c = hidden_channels
         self.convs = nn.Sequential(
             nn.Conv2d(3, c, kernel_size=3, stride=1, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
             nn.Conv2d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
