@@ -1,0 +1,117 @@
+"""`animatex convert` end to end on a tiny Wan2.1 release in the original layout."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from animatex.cli import main
+from animatex.convert import original_layouts as layouts
+from animatex.convert.pipeline_folder import ConvertOptions, convert_to_pipeline
+from animatex.models import ANIMATEX_PRESETS
+from animatex.pipelines.tiny import minilm_tokenizer_path
+
+POSE_FIELDS = {
+    k: v for k, v in ANIMATEX_PRESETS["tiny"].items() if k.startswith(("pose_", "motion_", "keypoint_"))
+}
+
+
+def _random(module, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
+    return module.state_dict()
+
+
+@pytest.fixture(scope="module")
+def original_release(tmp_path_factory):
+    """A tiny stand-in for the Wan2.1-I2V-14B download: 2 DiT shards, VAE, umT5, CLIP .pth files, tokenizer."""
+    root = tmp_path_factory.mktemp("wan_original")
+    dit = _random(
+        layouts.WanModelOriginal(dim=24, ffn_dim=32, text_dim=32, image_dim=4, num_heads=2, num_layers=2), 1
+    )
+    keys = sorted(dit)
+    save_file(
+        {k: dit[k] for k in keys[: len(keys) // 2]},
+        str(root / "diffusion_pytorch_model-00001-of-00002.safetensors"),
+    )
+    save_file(
+        {k: dit[k] for k in keys[len(keys) // 2 :]},
+        str(root / "diffusion_pytorch_model-00002-of-00002.safetensors"),
+    )
+    (root / "config.json").write_text(json.dumps({"num_heads": 2, "eps": 1e-6}))
+    torch.save(
+        _random(layouts.WanVAEOriginal(dim=4, z_dim=16, dim_mult=(1, 1, 1, 1), num_res_blocks=1), 2),
+        root / "Wan2.1_VAE.pth",
+    )
+    t5 = layouts.UMT5EncoderOriginal(
+        vocab=30522, dim=32, dim_attn=128, dim_ffn=24, num_heads=64, num_layers=1, num_buckets=8
+    )
+    torch.save(_random(t5, 3), root / "models_t5_umt5-xxl-enc-bf16.pth")
+    clip = layouts.XLMRobertaCLIPOriginal(
+        {
+            "image_size": 28,
+            "patch_size": 7,
+            "dim": 32,
+            "mlp_ratio": 2,
+            "out_dim": 4,
+            "num_heads": 16,
+            "num_layers": 2,
+        },
+        {"vocab": 20, "max_len": 8, "dim": 8, "out_dim": 4, "num_heads": 2, "num_layers": 1},
+    )
+    torch.save(_random(clip, 4), root / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth")
+    from transformers import BertTokenizer
+
+    BertTokenizer.from_pretrained(minilm_tokenizer_path()).save_pretrained(root / "google" / "umt5-xxl")
+    return root, dit
+
+
+def test_convert_original_release_loads_as_a_pipeline(original_release, tmp_path):
+    from animatex.pipelines.pipeline_animatex import AnimateXPipeline
+
+    root, dit = original_release
+    out = tmp_path / "pipe"
+    options = ConvertOptions(dtype=torch.float32, max_shard_bytes=20_000, transformer_overrides=POSE_FIELDS)
+    convert_to_pipeline(root, out, options=options)
+
+    index = json.loads((out / "transformer" / "diffusion_pytorch_model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1  # the 20 kB cap forced several shards
+    pipe = AnimateXPipeline.from_pretrained(out)
+    assert pipe.scheduler.config.shift == 5.0
+    torch.testing.assert_close(pipe.transformer.blocks[1].norm2.weight, dit["blocks.1.norm3.weight"])
+    torch.testing.assert_close(
+        pipe.transformer.blocks[0].attn2.add_k_proj.weight, dit["blocks.0.cross_attn.k_img.weight"]
+    )
+    assert pipe.text_encoder.config.d_model == 32 and pipe.image_encoder.config.hidden_size == 32
+    assert pipe.image_encoder.vision_model.embeddings.position_embedding.weight.shape == (17, 32)
+
+
+def test_convert_refuses_a_used_folder_and_a_wrong_dir(original_release, tmp_path):
+    root, _ = original_release
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "x").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        convert_to_pipeline(root, tmp_path / "used")
+    with pytest.raises(ValueError, match="neither a Wan2.1"):
+        convert_to_pipeline(tmp_path / "used", tmp_path / "new")
+
+
+def test_cli_reports_a_missing_file_cleanly(tmp_path, capsys):
+    code = main(["convert", "--wan-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_generated_temporal_downsample_equals_the_model_initialisation():
+    """The one IPI tensor no official file fills is written with the model's own initial value."""
+    from animatex.convert.pipeline_folder import _temporal_downsample_init
+    from animatex.models import build_transformer
+
+    model = build_transformer("tiny")
+    conv = model.pose_indicator.temporal_downsample
+    generated = _temporal_downsample_init(conv.weight.shape)
+    torch.testing.assert_close(generated["pose_indicator.temporal_downsample.weight"], conv.weight.detach())
+    torch.testing.assert_close(generated["pose_indicator.temporal_downsample.bias"], conv.bias.detach())
