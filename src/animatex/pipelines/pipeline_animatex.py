@@ -1,0 +1,726 @@
+"""`AnimateXPipeline`: Animate-X++ character image animation on a Wan2.1 I2V DiT.
+
+One reference picture + a rendered driving pose video (+ optionally the driving video itself and its body
+keypoints for the Implicit Pose Indicator) + a text prompt -> a video of the character performing the motion.
+The flow follows diffusers' `WanImageToVideoPipeline`; see docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    AutoencoderKLWan,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    ModelMixin,  # noqa: F401  (looked up by name in this module; see `register_modules`)
+)
+from diffusers.utils import logging
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import (
+    BaseImageProcessor,
+    CLIPVisionModelWithProjection,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from animatex.models.transformer_animatex import AnimateXTransformer3DModel
+from animatex.pipelines.inputs import (
+    FramesInfo,
+    ImageInput,
+    KeypointsInput,
+    VideoInput,
+    check_image,
+    check_keypoints,
+    check_video,
+    image_to_tensor,
+    keypoints_to_tensor,
+    video_to_tensor,
+)
+from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
+from animatex.pipelines.pose_cache import reuse_pose_features
+
+logger = logging.get_logger(__name__)
+
+# diffusers' Wan attention splits CLIP tokens from text tokens by assuming exactly 512 text tokens
+# ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
+TEXT_SEQUENCE_LENGTH = 512
+
+TASKS = ("animate", "ti2v")
+OUTPUT_TYPES = ("np", "pil", "pt", "latent")
+
+# The one place that decides which conditions each task feeds the transformer. A condition left out is
+# absent: `None` for the optional pose inputs, zeros for the inputs an I2V DiT cannot go without (`y` and the
+# CLIP tokens). ti2v follows reference.md section 6: the official `is_i2v` switch zeroes the pose tokens,
+# the ref-pose features, `y` and the CLIP features, so text alone drives the video.
+TASK_CONDITIONS: dict[str, frozenset[str]] = {
+    "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
+    "ti2v": frozenset(),
+}
+# The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
+# as the official release does (reference.md section 2).
+UNCOND_DROPPED = ("pose_video",)
+POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
+
+
+def _clean_prompt(text: str) -> str:
+    return " ".join(html.unescape(html.unescape(text)).split())
+
+
+def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bilinear resize of (N, 3, h, w) pictures to (N, 3, height, width); identity when the size matches."""
+    if frames.shape[-2:] == (height, width):
+        return frames
+    return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+
+
+class AnimateXPipeline(DiffusionPipeline):
+    """Animate a reference character with a driving pose video (Animate-X++), or run text+image-to-video.
+
+    Args:
+        tokenizer: Tokenizer of `text_encoder`.
+        text_encoder: Any encoder whose output has `.last_hidden_state` (UMT5 for real Wan checkpoints).
+        vae ([`AutoencoderKLWan`]): Video VAE.
+        scheduler ([`FlowMatchEulerDiscreteScheduler`]): Flow-matching Euler sampler.
+        transformer ([`AnimateXTransformer3DModel`]): The denoiser with the pose guider, ref-pose encoder and IPI.
+        image_processor: CLIP image processor of `image_encoder`.
+        image_encoder ([`CLIPVisionModelWithProjection`]): Gives the reference's CLIP tokens (penultimate
+            hidden states) and, without a `motion_encoder`, the per-frame projected `image_embeds` for the IPI.
+        motion_encoder: Optional separate image encoder for the IPI (official: OpenCLIP ViT-H/14 pooled tokens).
+        motion_processor: Image processor of `motion_encoder`; `image_processor` when absent.
+    """
+
+    model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
+    _optional_components = [
+        "tokenizer",
+        "text_encoder",
+        "image_processor",
+        "image_encoder",
+        "motion_encoder",
+        "motion_processor",
+    ]
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase | None,
+        text_encoder: PreTrainedModel | None,
+        vae: AutoencoderKLWan,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        transformer: AnimateXTransformer3DModel,
+        image_processor: BaseImageProcessor | None = None,
+        image_encoder: CLIPVisionModelWithProjection | None = None,
+        motion_encoder: PreTrainedModel | None = None,
+        motion_processor: BaseImageProcessor | None = None,
+    ):
+        super().__init__()
+        self.register_modules(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            scheduler=scheduler,
+            image_processor=image_processor,
+            image_encoder=image_encoder,
+            transformer=transformer,
+            motion_encoder=motion_encoder,
+            motion_processor=motion_processor,
+        )
+        self.vae_scale_factor_temporal = (
+            self.vae.config.scale_factor_temporal if getattr(self, "vae", None) else 4
+        )
+        self.vae_scale_factor_spatial = (
+            self.vae.config.scale_factor_spatial if getattr(self, "vae", None) else 8
+        )
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
+
+    def register_modules(self, **kwargs: Any) -> None:
+        super().register_modules(**kwargs)
+        # diffusers' loader finds a component's load method by looking its base class (`ModelMixin`) up by name
+        # in the module recorded in model_index.json. `transformer_animatex` does not re-export `ModelMixin`, so
+        # we record this module, which imports both names.
+        transformer = kwargs.get("transformer")
+        if isinstance(transformer, AnimateXTransformer3DModel):
+            self.register_to_config(transformer=(__name__, type(transformer).__name__))
+
+    # ---- properties ----------------------------------------------------------------------------------------
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def current_timestep(self) -> torch.Tensor | None:
+        return self._current_timestep
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    @property
+    def size_multiple(self) -> tuple[int, int]:
+        """Height and width must be multiples of these: VAE downsampling times the DiT's patch size."""
+        patch = self.transformer.config.patch_size
+        return self.vae_scale_factor_spatial * patch[1], self.vae_scale_factor_spatial * patch[2]
+
+    def _uses(self, module_flag: str) -> bool:
+        return bool(getattr(self.transformer.config, module_flag, False))
+
+    @property
+    def _motion_encoder(self) -> tuple[Any, Any]:
+        """The (encoder, processor) pair the IPI reads: the dedicated motion encoder, else the image encoder."""
+        if self.motion_encoder is not None:
+            return self.motion_encoder, self.motion_processor or self.image_processor
+        return self.image_encoder, self.image_processor
+
+    # ---- 1. checks -----------------------------------------------------------------------------------------
+    def check_inputs(
+        self,
+        image: ImageInput,
+        pose_video: VideoInput | None,
+        pose_keypoints: KeypointsInput | None,
+        driving_video: VideoInput | None,
+        ref_pose: ImageInput | None,
+        prompt: str | list[str] | None,
+        negative_prompt: str | list[str] | None,
+        prompt_embeds: torch.Tensor | None,
+        negative_prompt_embeds: torch.Tensor | None,
+        height: int | None,
+        width: int | None,
+        num_frames: int | None,
+        num_inference_steps: int,
+        output_type: str,
+        task: str,
+        latents: torch.Tensor | None,
+    ) -> None:
+        """Raise `ValueError` naming the first bad argument and what it should be."""
+        if task not in TASKS:
+            raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        for name, value in (("height", height), ("width", width), ("num_frames", num_frames)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
+
+        # components
+        for name in ("transformer", "vae", "scheduler"):
+            if getattr(self, name, None) is None:
+                raise ValueError(f"the pipeline has no `{name}`; pass one to `AnimateXPipeline(...)`")
+        if self.transformer.config.image_dim is not None and (
+            self.image_encoder is None or self.image_processor is None
+        ):
+            raise ValueError(
+                "the transformer reads CLIP image tokens (`image_dim` is set) but the pipeline has no "
+                "`image_encoder`/`image_processor`; load them into the pipeline"
+            )
+
+        # text
+        if prompt is not None and prompt_embeds is not None:
+            raise ValueError("pass either `prompt` or `prompt_embeds`, not both")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("pass either `negative_prompt` or `negative_prompt_embeds`, not both")
+        for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+            if value is not None and not (
+                isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                raise ValueError(
+                    f"`{name}` must be a string or a list of strings, got {type(value).__name__}"
+                )
+        if isinstance(prompt, list) and not prompt:
+            raise ValueError("`prompt` is an empty list; pass at least one prompt")
+        needs_text_encoder = prompt_embeds is None or (
+            self._guidance_scale > 1 and negative_prompt_embeds is None
+        )
+        if needs_text_encoder and (self.tokenizer is None or self.text_encoder is None):
+            raise ValueError(
+                "the pipeline has no `tokenizer`/`text_encoder`; load them or pass `prompt_embeds` "
+                "(and `negative_prompt_embeds` when guidance_scale > 1)"
+            )
+        text_dim = self.transformer.config.text_dim
+        for name, embeds in (
+            ("prompt_embeds", prompt_embeds),
+            ("negative_prompt_embeds", negative_prompt_embeds),
+        ):
+            if embeds is None:
+                continue
+            if embeds.ndim != 3 or embeds.shape[2] != text_dim or embeds.shape[1] > TEXT_SEQUENCE_LENGTH:
+                raise ValueError(
+                    f"`{name}` must have shape (batch, tokens <= {TEXT_SEQUENCE_LENGTH}, {text_dim}), "
+                    f"got {tuple(embeds.shape)}"
+                )
+        batch_size = self._batch_size(prompt, prompt_embeds)
+        if negative_prompt_embeds is not None and negative_prompt_embeds.shape[0] != batch_size:
+            raise ValueError(
+                f"`negative_prompt_embeds` has batch {negative_prompt_embeds.shape[0]}, the prompt has {batch_size}"
+            )
+        if isinstance(negative_prompt, list) and len(negative_prompt) != batch_size:
+            raise ValueError(
+                f"`negative_prompt` has {len(negative_prompt)} entries; pass one per prompt ({batch_size})"
+            )
+
+        # pictures and videos
+        check_image(image, "image")
+        if ref_pose is not None:
+            check_image(ref_pose, "ref_pose")
+        if task == "ti2v":
+            # The pose inputs are ignored, but they may still set the frame count.
+            available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
+            if num_frames is None and available is None:
+                raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
+        else:
+            if pose_video is None:
+                raise ValueError("task='animate' needs `pose_video`: the rendered driving skeleton frames")
+            available = check_video(pose_video, "pose_video").num_frames
+            lengths = {"pose_video": available}
+            if pose_keypoints is not None:
+                lengths["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
+            if driving_video is not None:
+                lengths["driving_video"] = check_video(driving_video, "driving_video").num_frames
+            if len(set(lengths.values())) > 1:
+                raise ValueError(
+                    "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
+                    + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+                )
+            if self._uses("use_pose_indicator"):
+                if (driving_video is None) != (pose_keypoints is None):
+                    raise ValueError(
+                        "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
+                        "pass both, or neither to run without it"
+                    )
+                if driving_video is not None:
+                    self._check_motion_encoder()
+        if num_frames is not None and available is not None and num_frames > available:
+            raise ValueError(
+                f"`num_frames`={num_frames} exceeds the {available} frames of `pose_video`; pass at most {available}"
+            )
+        if latents is not None and not isinstance(latents, torch.Tensor):
+            raise ValueError(f"`latents` must be a tensor, got {type(latents).__name__}")
+
+    def _check_motion_encoder(self) -> None:
+        encoder, processor = self._motion_encoder
+        if encoder is None or processor is None:
+            raise ValueError(
+                "`driving_video` feeds the Implicit Pose Indicator, which needs a `motion_encoder` (or an "
+                "`image_encoder`) and its image processor; the pipeline has none"
+            )
+        width = getattr(encoder.config, "projection_dim", None)
+        expected = self.transformer.config.motion_embed_dim
+        if width != expected:
+            raise ValueError(
+                f"the motion encoder gives {width}-wide `image_embeds` but the transformer expects "
+                f"`motion_embed_dim`={expected}; load a matching `motion_encoder`"
+            )
+
+    @staticmethod
+    def _batch_size(prompt: str | list[str] | None, prompt_embeds: torch.Tensor | None) -> int:
+        if prompt_embeds is not None:
+            return prompt_embeds.shape[0]
+        return len(prompt) if isinstance(prompt, list) else 1
+
+    def _resolve_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
+        """Default to the reference picture's size; round down to the size multiple with a warning."""
+        height = height or reference.height
+        width = width or reference.width
+        h_multiple, w_multiple = self.size_multiple
+        if height < h_multiple or width < w_multiple:
+            raise ValueError(
+                f"`height` x `width` = {height}x{width} is too small: both must be multiples of "
+                f"({h_multiple}, {w_multiple}) and at least that large"
+            )
+        fit_height, fit_width = height // h_multiple * h_multiple, width // w_multiple * w_multiple
+        if (fit_height, fit_width) != (height, width):
+            logger.warning(
+                f"`height` and `width` must be multiples of ({h_multiple}, {w_multiple}); "
+                f"rounding ({height}, {width}) down to ({fit_height}, {fit_width})."
+            )
+        return fit_height, fit_width
+
+    def _resolve_num_frames(self, num_frames: int | None, available: int | None) -> int:
+        """Default to the pose video's length; round down to 4k+1 (the VAE's temporal stride) with a warning."""
+        num_frames = num_frames or available
+        stride = self.vae_scale_factor_temporal
+        fit = (num_frames - 1) // stride * stride + 1
+        if fit != num_frames:
+            logger.warning(
+                f"`num_frames - 1` must be divisible by {stride}; using the first {fit} of {num_frames} frames."
+            )
+        return fit
+
+    # ---- 3. text ---------------------------------------------------------------------------------------------
+    def _encode_text(self, prompt: list[str], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """(B, 512, text_dim) hidden states, zero past each prompt's last token (as Wan's T5 path)."""
+        text_inputs = self.tokenizer(
+            [_clean_prompt(p) for p in prompt],
+            padding="max_length",
+            max_length=TEXT_SEQUENCE_LENGTH,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        input_ids = text_inputs.input_ids.to(self.text_encoder.device)
+        mask = text_inputs.attention_mask.to(self.text_encoder.device)
+        hidden_states = self.text_encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        hidden_states = hidden_states * mask.unsqueeze(-1).to(hidden_states.dtype)
+        return hidden_states.to(device=device, dtype=dtype)
+
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None,
+        negative_prompt: str | list[str] | None = None,
+        do_classifier_free_guidance: bool = True,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Text embeddings (B, 512, text_dim) for the prompt and, with CFG, the negative prompt."""
+        device = device or self._execution_device
+        dtype = dtype or self.transformer.dtype
+        if prompt_embeds is None:
+            prompts = [prompt] if isinstance(prompt, str) else prompt or [""]  # no prompt: the empty one
+            prompt_embeds = self._encode_text(prompts, device, dtype)
+        batch_size = prompt_embeds.shape[0]
+        if do_classifier_free_guidance and negative_prompt_embeds is None:
+            negative_prompt = negative_prompt or ""
+            if isinstance(negative_prompt, str):
+                negative_prompt = [negative_prompt] * batch_size
+            negative_prompt_embeds = self._encode_text(negative_prompt, device, dtype)
+        if not do_classifier_free_guidance:
+            negative_prompt_embeds = None
+
+        def pad(embeds: torch.Tensor) -> torch.Tensor:
+            missing = TEXT_SEQUENCE_LENGTH - embeds.shape[1]
+            return F.pad(embeds, (0, 0, 0, missing)) if missing else embeds
+
+        prompt_embeds = pad(prompt_embeds.to(device=device, dtype=dtype))
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = pad(negative_prompt_embeds.to(device=device, dtype=dtype))
+        return prompt_embeds, negative_prompt_embeds
+
+    # ---- 4. image and 5. motion ------------------------------------------------------------------------------
+    def encode_image(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """CLIP tokens (1, tokens, image_dim) of a (3, H, W) picture in [0, 1]: the penultimate hidden states."""
+        pixel_values = self.image_processor(
+            images=[image], do_rescale=False, return_tensors="pt"
+        ).pixel_values
+        pixel_values = pixel_values.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        hidden_states = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True).hidden_states
+        return hidden_states[-2].to(device)
+
+    def _zero_image_embeds(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Zeros shaped like `encode_image`'s output, without running the encoder."""
+        config = self.image_encoder.config
+        num_tokens = (config.image_size // config.patch_size) ** 2 + 1
+        return torch.zeros(batch_size, num_tokens, config.hidden_size, device=device, dtype=dtype)
+
+    def encode_motion(self, driving_video: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Per-frame features (1, F, motion_embed_dim) of a (F, 3, H, W) driving video, for the IPI."""
+        encoder, processor = self._motion_encoder
+        pixel_values = processor(
+            images=list(driving_video), do_rescale=False, return_tensors="pt"
+        ).pixel_values
+        pixel_values = pixel_values.to(device=encoder.device, dtype=encoder.dtype)
+        output = encoder(pixel_values=pixel_values)
+        if getattr(output, "image_embeds", None) is None:
+            raise ValueError(
+                f"the motion encoder ({type(encoder).__name__}) returns no `image_embeds`; use a "
+                "CLIPVisionModelWithProjection (or another encoder with projected embeddings)"
+            )
+        return output.image_embeds.unsqueeze(0).to(device)
+
+    # ---- 6. pose conditions ----------------------------------------------------------------------------------
+    def prepare_pose_conditions(
+        self,
+        pose_video: torch.Tensor,
+        ref_pose: torch.Tensor | None,
+        pose_keypoints: torch.Tensor | None,
+        height: int,
+        width: int,
+        batch_size: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> dict[str, torch.Tensor | None]:
+        """Pose inputs in the transformer's layout; `None` for each module the transformer does not have."""
+        given = {"pose_video": pose_video, "ref_pose": ref_pose, "pose_keypoints": pose_keypoints}
+        enabled = {
+            "pose_video": self._uses("use_pose_guider"),
+            "ref_pose": self._uses("use_ref_pose_encoder"),
+            "pose_keypoints": self._uses("use_pose_indicator"),
+        }
+        for name, value in given.items():
+            if value is not None and not enabled[name]:
+                logger.warning(f"`{name}` is ignored: the transformer has no module that reads it.")
+        conditions: dict[str, torch.Tensor | None] = dict.fromkeys(given)
+        if enabled["pose_video"]:
+            frames = _resize(pose_video, height, width)  # (F, 3, H, W)
+            conditions["pose_video"] = frames.transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W)
+        if enabled["ref_pose"] and ref_pose is not None:
+            conditions["ref_pose"] = _resize(ref_pose.unsqueeze(0), height, width)  # (1, 3, H, W)
+        if enabled["pose_keypoints"] and pose_keypoints is not None:
+            conditions["pose_keypoints"] = pose_keypoints.unsqueeze(0)  # (1, F, 18, 2)
+        return {
+            name: None
+            if value is None
+            else value.to(device=device, dtype=dtype).expand(batch_size, *value.shape[1:])
+            for name, value in conditions.items()
+        }
+
+    # ---- 7. latents and y ------------------------------------------------------------------------------------
+    def _latents_mean_std(
+        self, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, self.vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(device, dtype)
+        std = torch.tensor(self.vae.config.latents_std).view(shape).to(device, dtype)
+        return mean, std
+
+    def prepare_latents(
+        self,
+        reference: torch.Tensor | None,
+        batch_size: int,
+        height: int,
+        width: int,
+        num_frames: int,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise (B, z, T, h, w) and the I2V condition `y` (B, 4 + z, T, h, w); `y` is zeros without a reference.
+
+        `y` = mask channels (1 on the latent frame given as pixels) + VAE latents of [reference, zeros...].
+        """
+        num_latent_frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
+        latent_height = height // self.vae_scale_factor_spatial
+        latent_width = width // self.vae_scale_factor_spatial
+        shape = (batch_size, self.vae.config.z_dim, num_latent_frames, latent_height, latent_width)
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(f"`generator` is a list of {len(generator)}; pass one per video ({batch_size})")
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(
+                f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}"
+            )
+        else:
+            latents = latents.to(device=device, dtype=torch.float32)
+
+        stride = self.vae_scale_factor_temporal
+        condition_shape = (batch_size, stride + shape[1], *shape[2:])
+        if reference is None:
+            return latents, torch.zeros(condition_shape, device=device, dtype=torch.float32)
+
+        # VAE latents of the reference followed by black frames, normalised like the training latents.
+        pixels = reference.unsqueeze(0).unsqueeze(2) * 2.0 - 1.0  # (1, 3, 1, H, W) in [-1, 1]
+        video_condition = torch.cat([pixels, pixels.new_zeros(1, 3, num_frames - 1, height, width)], dim=2)
+        video_condition = video_condition.to(device=self.vae.device, dtype=self.vae.dtype)
+        latent_condition = self.vae.encode(video_condition).latent_dist.mode()
+        mean, std = self._latents_mean_std(device, torch.float32)
+        latent_condition = (latent_condition.to(device=device, dtype=torch.float32) - mean) / std
+
+        # Mask over pixel frames (first frame given), with the first frame repeated `stride` times so that
+        # the pixel frames fold into `stride` channels per latent frame.
+        mask = torch.zeros(1, 1, num_frames, latent_height, latent_width, device=device)
+        mask[:, :, 0] = 1.0
+        mask = torch.cat([mask[:, :, :1].repeat_interleave(stride, dim=2), mask[:, :, 1:]], dim=2)
+        mask = mask.view(1, num_latent_frames, stride, latent_height, latent_width).transpose(1, 2)
+        condition = torch.cat([mask, latent_condition], dim=1)  # (1, stride + z, T, h, w)
+        return latents, condition.expand(batch_size, *condition.shape[1:])
+
+    # ---- 10. decode ------------------------------------------------------------------------------------------
+    def decode_latents(self, latents: torch.Tensor, output_type: str) -> Any:
+        """Denormalise, VAE-decode and convert to `output_type`."""
+        mean, std = self._latents_mean_std(self.vae.device, self.vae.dtype)
+        latents = latents.to(device=self.vae.device, dtype=self.vae.dtype) * std + mean
+        video = self.vae.decode(latents, return_dict=False)[0]
+        return self.video_processor.postprocess_video(video, output_type=output_type)
+
+    # ---- call ------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: ImageInput,
+        pose_video: VideoInput | None = None,
+        pose_keypoints: KeypointsInput | None = None,
+        driving_video: VideoInput | None = None,
+        prompt: str | list[str] | None = None,
+        negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
+        task: str = "animate",
+        ref_pose: ImageInput | None = None,
+        latents: torch.Tensor | None = None,
+    ) -> AnimateXPipelineOutput | tuple:
+        """Generate a video.
+
+        Args:
+            image: The reference character: a PIL image, a uint8 array (H, W, 3) or a tensor (3, H, W) in [0, 1].
+            pose_video: Rendered driving skeleton frames: a list of PIL images, a uint8 array (F, H, W, 3) or a
+                tensor (F, 3, H, W) in [0, 1]. Its length sets the default `num_frames`.
+            pose_keypoints: Body keypoints of the driving video for the IPI: (F, 18, 2) normalised to [0, 1],
+                -1 for invisible points, or a `PoseSequence`.
+            driving_video: The driving video itself (same forms as `pose_video`), encoded per frame for the IPI.
+            prompt / negative_prompt: Text; the negative prompt only acts when `guidance_scale > 1`.
+            prompt_embeds / negative_prompt_embeds: Precomputed text embeddings (B, tokens, text_dim).
+            height / width: Output size; default the reference's size. Rounded down to multiples of
+                `size_multiple` (16 for Wan) with a warning.
+            num_frames: Default the length of `pose_video`; at most that. Rounded down to 4k+1 with a warning.
+            num_inference_steps: Denoising steps.
+            guidance_scale: CFG scale; the negative branch drops only the driving-pose tokens. <= 1 disables it.
+            generator: Seeds the initial noise.
+            output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
+            callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
+                `_callback_tensor_inputs`, and returned entries replace them.
+            task: "animate" (pose-driven) or "ti2v" (text drives the whole video; pose inputs are ignored).
+            ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
+            latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
+        """
+        self._guidance_scale = guidance_scale
+        self._current_timestep = None
+        self._interrupt = False
+
+        # 1. Check inputs
+        self.check_inputs(
+            image, pose_video, pose_keypoints, driving_video, ref_pose, prompt, negative_prompt, prompt_embeds,
+            negative_prompt_embeds, height, width, num_frames, num_inference_steps, output_type, task, latents,
+        )  # fmt: skip
+
+        # 2. Define call parameters
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        uses = TASK_CONDITIONS[task]
+        batch_size = self._batch_size(prompt, prompt_embeds)
+        height, width = self._resolve_size(height, width, check_image(image, "image"))
+        available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
+        num_frames = self._resolve_num_frames(num_frames, available)
+        reference = image_to_tensor(image)
+
+        # 3. Encode input prompt
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt, negative_prompt, self.do_classifier_free_guidance, prompt_embeds, negative_prompt_embeds,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+
+        # 4. Encode image (CLIP tokens)
+        image_embeds = None
+        if self.transformer.config.image_dim is not None:
+            if "image_embeds" in uses:
+                image_embeds = self.encode_image(reference, device).to(dtype).expand(batch_size, -1, -1)
+            else:
+                image_embeds = self._zero_image_embeds(batch_size, device, dtype)
+
+        # 5. Encode motion (per-frame features of the driving video, for the IPI)
+        motion_embeds = None
+        if "motion_embeds" in uses and driving_video is not None:
+            if self._uses("use_pose_indicator"):
+                motion = self.encode_motion(video_to_tensor(driving_video)[:num_frames], device)
+                motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
+            else:
+                logger.warning("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
+
+        # 6. Prepare pose conditions
+        pose_conditions = dict.fromkeys(POSE_CONDITIONS)
+        if uses.intersection(POSE_CONDITIONS):
+            pose_conditions = self.prepare_pose_conditions(
+                pose_video=video_to_tensor(pose_video)[:num_frames],
+                ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
+                pose_keypoints=keypoints_to_tensor(pose_keypoints)[:num_frames] if pose_keypoints is not None else None,
+                height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,
+            )  # fmt: skip
+            pose_conditions = {
+                name: value if name in uses else None for name, value in pose_conditions.items()
+            }
+
+        # 7. Prepare timesteps, latents and the condition `y`
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        latents, condition = self.prepare_latents(
+            _resize(reference.unsqueeze(0), height, width)[0] if "y" in uses else None,
+            batch_size, height, width, num_frames, device, generator, latents,
+        )  # fmt: skip
+
+        # 8. Transformer inputs per CFG branch
+        cond_inputs = {
+            "encoder_hidden_states_image": image_embeds,
+            "motion_embeds": motion_embeds,
+            **pose_conditions,
+        }
+        uncond_inputs = {**cond_inputs, **dict.fromkeys(UNCOND_DROPPED)}
+
+        # 9. Denoising loop
+        self._num_timesteps = len(timesteps)
+        condition = condition.to(dtype)
+        # The pose modules see the same inputs at every step: run each once per call, not once per step.
+        with (
+            self.progress_bar(total=num_inference_steps) as progress_bar,
+            reuse_pose_features(self.transformer),
+        ):
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                self._current_timestep = t
+                latent_model_input = torch.cat([latents.to(dtype), condition], dim=1)
+                timestep = t.expand(latents.shape[0])
+
+                with self.transformer.cache_context("cond"):
+                    noise_pred = self.transformer(
+                        hidden_states=latent_model_input,
+                        timestep=timestep,
+                        encoder_hidden_states=prompt_embeds,
+                        return_dict=False,
+                        **cond_inputs,
+                    )[0]
+                if self.do_classifier_free_guidance:
+                    with self.transformer.cache_context("uncond"):
+                        noise_uncond = self.transformer(
+                            hidden_states=latent_model_input,
+                            timestep=timestep,
+                            encoder_hidden_states=negative_prompt_embeds,
+                            return_dict=False,
+                            **uncond_inputs,
+                        )[0]
+                    noise_pred = noise_uncond + guidance_scale * (noise_pred - noise_uncond)
+
+                latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
+
+                if callback_on_step_end is not None:
+                    tensors = {
+                        "latents": latents,
+                        "prompt_embeds": prompt_embeds,
+                        "negative_prompt_embeds": negative_prompt_embeds,
+                    }
+                    outputs = callback_on_step_end(self, i, t, tensors) or {}
+                    latents = outputs.pop("latents", latents)
+                    prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                progress_bar.update()
+        self._current_timestep = None
+
+        # 10. Decode
+        video = latents if output_type == "latent" else self.decode_latents(latents, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (video,)
+        return AnimateXPipelineOutput(frames=video)
