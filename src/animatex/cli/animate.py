@@ -1,0 +1,123 @@
+"""`animatex animate`: a reference picture + a driving video (or pose file) -> a video of the character."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+VIDEO_OUTPUTS = (".mp4", ".gif")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "animate",
+        help="animate a character picture with a driving video or pose file",
+        description="Animate the character in a reference picture with the motion of a driving video (its "
+        "poses are detected) or of a pose .npz (`animatex pose extract`), optionally retargeted to the "
+        "character's proportions; the prompt sets what the background does. See docs/cli.md.",
+    )
+    parser.add_argument("--reference", type=Path, required=True, help="the character picture (png, jpg, ...)")
+    parser.add_argument("--driving", type=Path, required=True,
+                        help="driving video (mp4, gif, frame folder, ...) or a pose file (.npz)")  # fmt: skip
+    parser.add_argument("-o", "--output", type=Path, required=True, help="video to write (.mp4 or .gif)")
+    parser.add_argument("--prompt", default="",
+                        help='text, e.g. "a cat dances, the snow is falling behind it" (default: empty)')  # fmt: skip
+    parser.add_argument("--align", choices=("none", "global", "bones"), default="bones",
+                        help="retarget the driving pose to the reference: none, global (scale + shift) or bones "
+                        "(the reference's bone lengths; default)")  # fmt: skip
+    parser.add_argument("--model", type=Path,
+                        help="AnimateXPipeline folder (default: the demo model in weights/animatex-demo)")  # fmt: skip
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    parser.add_argument(
+        "--guidance", type=float, default=3.0, help="CFG scale; <= 1 turns CFG off (default 3)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--frames", type=int, help="frames to generate (default all; rounded down to 4k+1)")
+    parser.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 832x480 (default: the reference's size)")
+    parser.add_argument("--task", choices=("animate", "ti2v"), default="animate",
+                        help="animate (pose-driven, default) or ti2v (the prompt drives the whole video)")  # fmt: skip
+    parser.add_argument(
+        "--backend", choices=("mediapipe", "dwpose"), default="mediapipe", help="pose detector"
+    )
+    parser.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument(
+        "--grid", type=Path, help="also write reference | driving | pose | result side by side"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(func=run)
+
+
+def print_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """`warnings.showwarning` for the CLI: one line, no source location."""
+    print(f"animatex: note: {message}", file=sys.stderr)
+
+
+def check_outputs(paths: list[Path | None], overwrite: bool) -> None:
+    """Refuse a bad suffix or an existing file before any slow work."""
+    from animatex.errors import AnimatexError
+
+    for path in paths:
+        if path is None:
+            continue
+        if path.suffix.lower() not in VIDEO_OUTPUTS:
+            raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
+        if path.exists() and not overwrite:
+            raise AnimatexError(f"{path} already exists; pass --overwrite to replace it")
+
+
+def run(args: argparse.Namespace) -> int:
+    from animatex.errors import AnimatexError
+
+    check_outputs([args.output, args.grid], args.overwrite)
+    if args.grid is not None and args.grid.resolve() == args.output.resolve():
+        raise AnimatexError("--grid and -o name the same file; give the grid its own name")
+    for name, path in (("--reference", args.reference), ("--driving", args.driving)):
+        if not path.exists():
+            raise AnimatexError(f"{name} {path} not found")
+    if args.steps < 1:
+        raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
+    if args.frames is not None and args.frames < 1:
+        raise AnimatexError(f"--frames must be a positive integer, got {args.frames}")
+
+    from animatex.animate import (
+        animate,
+        animation_grid,
+        detect_reference_pose,
+        load_pipeline,
+        parse_size,
+        read_driving,
+    )
+    from animatex.io import read_image, write_video
+
+    size = parse_size(args.size) if args.size is not None else None
+    with warnings.catch_warnings():
+        warnings.showwarning = print_warning
+        pipe = load_pipeline(args.model, args.device)
+        reference = read_image(args.reference)
+        driving, poses = read_driving(args.driving, args.frames, args.backend, args.dwpose_dir)
+        reference_pose = None
+        wants_ref_pose = args.align != "none" or pipe.transformer.config.use_ref_pose_encoder
+        if args.task == "animate" and wants_ref_pose:
+            reference_pose = detect_reference_pose(
+                reference, args.backend, args.dwpose_dir, str(args.reference)
+            )
+        # Without a reference pose there is nothing to retarget onto (detection already said so), and ti2v
+        # ignores the poses altogether.
+        align = args.align if reference_pose is not None else "none"
+        animation = animate(
+            pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
+            align=align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
+            guidance_scale=args.guidance, seed=args.seed, task=args.task,
+        )  # fmt: skip
+    frames = animation.frames
+    write_video(args.output, frames, animation.fps)
+    print(
+        f"{args.output}: {len(frames)} frames at {animation.fps:g} fps, {frames.shape[2]}x{frames.shape[1]}"
+    )
+    if args.grid is not None:
+        write_video(args.grid, animation_grid(animation), animation.fps)
+        print(f"{args.grid}: reference | driving | pose | result")
+    return 0
