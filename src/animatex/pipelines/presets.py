@@ -160,21 +160,23 @@ def build_pipeline(
     return PIPELINE_PRESETS[preset](seed, vae, **transformer_overrides)
 
 
-def save_pipeline(
-    pipe: AnimateXPipeline, folder: str | Path, text_encoder_dtype: torch.dtype | None = torch.float16
-) -> Path:
-    """`save_pretrained` with the (frozen) text encoder stored in `text_encoder_dtype`, the rest as it is.
+def save_pipeline(pipe: AnimateXPipeline, folder: str | Path) -> Path:
+    """`save_pretrained`, with the (frozen) text encoder stored in float16 when that loses nothing.
 
-    float16 halves all-MiniLM-L6-v2 (90 MB -> 45 MB) and loses nothing for a "demo" pipeline, whose text
-    encoder weights are already float16-rounded. Load with `dtype=torch.float32` to compute in float32.
+    float16 halves all-MiniLM-L6-v2 (90 MB -> 45 MB). A "demo" pipeline's text encoder is float16-rounded
+    when it is built, so it round-trips exactly; any other encoder is saved as it is. Load with
+    `dtype=torch.float32` to compute in float32.
     """
     encoder = pipe.text_encoder
     original = next(encoder.parameters()).dtype if encoder is not None else None
-    if encoder is not None and text_encoder_dtype is not None:
-        encoder.to(text_encoder_dtype)
+    lossless = encoder is not None and all(
+        torch.equal(p, p.half().to(p.dtype)) for p in encoder.parameters() if p.dtype == torch.float32
+    )
+    if lossless:
+        encoder.to(torch.float16)
     try:
         pipe.save_pretrained(folder, safe_serialization=True)
     finally:
-        if encoder is not None and original is not None:
+        if lossless:
             encoder.to(original)
     return Path(folder)

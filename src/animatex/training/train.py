@@ -1,0 +1,501 @@
+"""The animatex trainer: multi-task (animate + ti2v) flow matching with EPI, IPI and partial parameter training.
+
+One accelerate script (DiT/nanoGPT style): helpers, then `train(...)`, then the command line. Runs as
+`animatex train --config configs/NAME.yaml` or under `accelerate launch -m animatex.training.train ...` for
+several processes (data parallel: gradients averaged by one flat all-reduce). Every random decision is derived
+from (seed, step, micro-batch, process), so `--resume` continues bit for bit where a killed run stopped.
+See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator, PartialState
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from animatex.errors import AnimatexError
+from animatex.pipelines.presets import save_pipeline
+from animatex.training.arguments import add_arguments
+from animatex.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from animatex.training.config import Config, load_config
+from animatex.training.data import TrainingData
+from animatex.training.encode import EncodeCache, encode_batch
+from animatex.training.flow import add_noise, flow_matching_loss, sample_sigmas
+from animatex.training.params import add_lora, named_groups, trainable_names
+from animatex.training.sampling import StepPlan, generator, plan_step
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int  # the step the run stopped at
+    losses: list[float]  # one per optimizer step run in this call, averaged over processes
+    pipeline_dir: Path | None  # the exported pipeline folder, when the run reached max_steps
+    params: dict[str, torch.nn.Parameter]  # every trained parameter, as it ended (before the LoRA merge)
+
+
+@dataclass
+class TrainModel:
+    """The pipeline and the bookkeeping of partial parameter training."""
+
+    pipe: Any  # AnimateXPipeline
+    modules: dict[str, torch.nn.Module]  # the modules whose parameters may train, by group prefix
+    groups: dict[str, list[str]]  # parameter group -> full parameter names
+    params: dict[str, torch.nn.Parameter]  # every parameter some task trains
+    task_params: dict[str, set[str]]  # task -> names of the parameters that task trains
+    uses_lora: bool
+
+
+# ---- model -----------------------------------------------------------------------------------------------------
+
+
+def _mixed_precision(config: Config) -> str:
+    setting = config.train.mixed_precision
+    if setting == "auto":
+        return "bf16" if torch.cuda.is_available() else "no"
+    return setting
+
+
+def _build_pipeline(config: Config):
+    from animatex.pipelines import AnimateXPipeline
+    from animatex.pipelines.presets import build_pipeline
+
+    if config.model.pipeline is not None:
+        path = Path(config.model.pipeline)
+        if not (path / "model_index.json").is_file():
+            raise AnimatexError(f"model.pipeline: {path} is not a pipeline folder (no model_index.json)")
+        return AnimateXPipeline.from_pretrained(path)
+    try:
+        return build_pipeline(
+            config.model.preset, seed=config.train.seed, vae=config.model.vae, **config.model.overrides
+        )
+    except (ValueError, TypeError) as error:
+        raise AnimatexError(f"model.overrides: {error}") from None
+
+
+def _trainable_modules(pipe) -> dict[str, torch.nn.Module]:
+    modules = {"transformer": pipe.transformer, "image_encoder": pipe.image_encoder}
+    if getattr(pipe, "motion_encoder", None) is not None:
+        modules["motion_encoder"] = pipe.motion_encoder
+    return {k: v for k, v in modules.items() if v is not None}
+
+
+def build_model(config: Config) -> TrainModel:
+    """The pipeline with LoRA attached, every parameter frozen except those some active task trains."""
+    torch.manual_seed(config.train.seed)
+    pipe = _build_pipeline(config)
+    uses_lora = any("lora" in names for names in config.tasks.trainable.values())
+    if uses_lora:
+        try:
+            add_lora(pipe.transformer, config.lora)
+        except ValueError as error:
+            raise AnimatexError(f"lora.targets: {error}") from None
+    modules = _trainable_modules(pipe)
+    groups = named_groups(modules, config)
+    task_params = {}
+    for task, weight in config.tasks.mix.items():
+        if weight > 0:
+            try:
+                task_params[task] = trainable_names(groups, config.tasks.trainable[task])
+            except AnimatexError as error:
+                raise AnimatexError(f"tasks.trainable.{task}: {error}") from None
+    trained = set().union(*task_params.values())
+    params: dict[str, torch.nn.Parameter] = {}
+    for prefix, module in modules.items():
+        for name, param in module.named_parameters():
+            full = f"{prefix}.{name}"
+            param.requires_grad_(full in trained)
+            if full in trained:
+                # Trained weights live in float32 (Adam on bf16 weights loses small updates); autocast runs
+                # the maths in bf16 on GPU. Frozen weights keep the dtype they were loaded in.
+                if param.dtype in (torch.float16, torch.bfloat16):
+                    param.data = param.data.float()
+                params[full] = param
+    for frozen in (pipe.vae, pipe.text_encoder):
+        if frozen is not None:
+            frozen.requires_grad_(False)
+            frozen.eval()
+    for prefix, module in modules.items():
+        # Only modules that learn run in training mode (dropout); a frozen encoder stays deterministic.
+        module.train(any(name.startswith(prefix + ".") for name in params))
+    if config.train.gradient_checkpointing:
+        pipe.transformer.enable_gradient_checkpointing()
+    pipe.set_progress_bar_config(disable=True)
+    return TrainModel(pipe, modules, groups, params, task_params, uses_lora)
+
+
+# ---- optimisation ----------------------------------------------------------------------------------------------
+
+
+def build_optimizer(config: Config, model: TrainModel, total_steps: int):
+    """AdamW with one parameter group per trained group (its own lr), and the LR schedule."""
+    param_groups = []
+    for group, names in model.groups.items():
+        chosen = [model.params[n] for n in names if n in model.params]
+        if chosen:
+            lr = config.optim.group_lr.get(group, config.optim.lr)
+            param_groups.append({"params": chosen, "lr": lr, "name": group})
+    optimizer = torch.optim.AdamW(
+        param_groups,
+        lr=config.optim.lr,
+        betas=tuple(config.optim.betas),
+        weight_decay=config.optim.weight_decay,
+    )
+    scheduler = get_scheduler(
+        config.optim.schedule,
+        optimizer,
+        num_warmup_steps=config.optim.warmup_steps,
+        num_training_steps=total_steps,
+    )
+    return optimizer, scheduler
+
+
+def _all_reduce_grads(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
+    """Average gradients over processes in one flat all-reduce (data parallel).
+
+    Done by hand rather than through a DDP wrapper because a step may leave whole groups unused (a dropped
+    pose condition, the ti2v task) and several modules (DiT, image encoder) train together. A parameter no
+    process produced a gradient for keeps `grad = None`, so it takes no optimizer step, exactly as in a
+    single-process run (a zero gradient would still move it through Adam's momentum).
+    """
+    if accelerator.num_processes == 1 or not params:
+        return
+    device = params[0].device
+    present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1).float() for g in grads] + [present])
+    torch.distributed.all_reduce(flat)
+    offset = 0
+    for param, count in zip(params, flat[-len(params) :].tolist(), strict=True):
+        size = param.numel()
+        grad = flat[offset : offset + size] / accelerator.num_processes
+        param.grad = grad.view_as(param).to(param.dtype) if count > 0 else None
+        offset += size
+
+
+def _micro_step_loss(
+    model: TrainModel,
+    data: TrainingData,
+    cache: EncodeCache,
+    config: Config,
+    plan: StepPlan,
+    step: int,
+    micro: int,
+    rank: int,
+    world: int,
+) -> torch.Tensor:
+    """The flow-matching loss of one micro-batch: examples -> latents and conditions -> x_t -> velocity MSE."""
+    pipe = model.pipe
+    device = pipe.transformer.device
+    examples = data.examples(step, micro, rank, world)
+    # Dropout inside the model draws from the global RNG: seed it per micro-batch for an exact resume.
+    torch.manual_seed(int(generator(config.train.seed, 3, step, micro, rank).integers(2**62)))
+    noise_gen = torch.Generator().manual_seed(
+        int(generator(config.train.seed, 4, step, micro, rank).integers(2**62))
+    )
+    batch = encode_batch(pipe, examples, plan, device, cache)
+    latents = batch.pop("latents")
+    noise = torch.randn(latents.shape, generator=noise_gen).to(device, latents.dtype)
+    sigmas = sample_sigmas(latents.shape[0], config.flow, noise_gen).to(device)
+    hidden_states = torch.cat([add_noise(latents, noise, sigmas), batch.pop("condition")], dim=1)
+    prediction = pipe.transformer(
+        hidden_states=hidden_states.to(pipe.transformer.dtype),
+        timestep=sigmas * 1000,
+        return_dict=False,
+        **batch,
+    )[0]
+    return flow_matching_loss(prediction, latents, noise)
+
+
+# ---- checkpoints, logs, samples ----------------------------------------------------------------------------------
+
+
+def _restore(checkpoint: Path, model: TrainModel, optimizer, scheduler, ema, config: Config) -> int:
+    """Load a checkpoint into the model, optimizer, schedule and EMA; returns the step it was taken at."""
+    saved = load_checkpoint(checkpoint)
+    missing = sorted(set(model.params) - set(saved["trainable"]))
+    if missing:
+        raise AnimatexError(f"{checkpoint} does not match this config: no weights for {missing[:3]}")
+    for name, value in saved["trainable"].items():
+        if name in model.params and value.shape != model.params[name].shape:
+            raise AnimatexError(
+                f"{checkpoint}: {name} has shape {tuple(value.shape)}, this config builds "
+                f"{tuple(model.params[name].shape)} (did lora.rank or model.* change?)"
+            )
+    with torch.no_grad():
+        for name, param in model.params.items():
+            param.copy_(saved["trainable"][name])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    if ema is not None:
+        if saved["ema"] is None:
+            raise AnimatexError(f"{checkpoint} holds no EMA weights but train.ema_decay is set")
+        for name, value in saved["ema"].items():
+            ema[name].copy_(value)
+    before = saved["state"].get("config", {})
+    now = config.to_dict()
+    changed = [f"{s}.{k}" for s in now for k in now[s] or {} if (before.get(s) or {}).get(k) != now[s][k]]
+    if changed:
+        logger.warning(f"resuming {checkpoint} with changed settings: {', '.join(changed)}")
+    return int(saved["state"]["step"])
+
+
+class RunLog:
+    """log.csv, optional TensorBoard scalars, on the main process."""
+
+    def __init__(self, output_dir: Path, tensorboard: bool) -> None:
+        self.path = output_dir / "log.csv"
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(output_dir / "tensorboard")
+
+    def row(self, step: int, task: str, loss: float, lrs: dict[str, float], seconds: float) -> None:
+        new = not self.path.exists()
+        values = {"step": step, "task": task, "loss": f"{loss:.6f}", "lr": f"{next(iter(lrs.values())):.3e}"}
+        values["seconds"] = f"{seconds:.3f}"
+        with self.path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(values))
+            if new:
+                writer.writeheader()
+            writer.writerow(values)
+        if self.writer is not None:
+            self.writer.add_scalar("loss", loss, step)
+            self.writer.add_scalar(f"loss/{task}", loss, step)
+            for group, lr in lrs.items():
+                self.writer.add_scalar(f"lr/{group}", lr, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def write_sample(model: TrainModel, data: TrainingData, config: Config, path: Path) -> Path:
+    """Animate the fixed training clip with the current weights; mp4 of [ground truth | pose | sample]."""
+    from animatex.io import write_video
+
+    example = data.fixed_example(config.log.sample_clip)
+    pipe = model.pipe
+    was_training = {name: module.training for name, module in model.modules.items()}
+    for module in model.modules.values():
+        module.eval()
+    try:
+        frames = pipe(
+            image=example.reference,
+            pose_video=example.pose_video,
+            pose_keypoints=example.keypoints,
+            driving_video=example.video,
+            ref_pose=example.ref_pose,
+            prompt=example.caption,
+            num_frames=len(example.video),
+            height=config.data.height,
+            width=config.data.width,
+            num_inference_steps=config.log.sample_steps,
+            guidance_scale=config.log.sample_guidance,
+            generator=torch.Generator().manual_seed(config.train.seed),
+            output_type="np",
+        ).frames[0]
+    finally:
+        for name, module in model.modules.items():
+            module.train(was_training[name])
+    sample = (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+    return write_video(path, np.concatenate([example.video, example.pose_video, sample], axis=2))
+
+
+def export_pipeline(model: TrainModel, ema: dict[str, torch.Tensor] | None, path: Path) -> None:
+    """save_pretrained with the EMA weights (when kept) and the LoRA merged into the DiT."""
+    pipe = model.pipe
+    if ema is not None:
+        with torch.no_grad():
+            for name, param in model.params.items():
+                param.copy_(ema[name].to(param.dtype))
+    if model.uses_lora:
+        pipe.transformer.fuse_lora(lora_scale=1.0)
+        pipe.transformer.unload_lora()
+    if pipe.transformer.is_gradient_checkpointing:
+        pipe.transformer.disable_gradient_checkpointing()
+    for module in model.modules.values():
+        module.eval()
+    pipe.to("cpu")
+    save_pipeline(pipe, path)
+
+
+# ---- the loop ------------------------------------------------------------------------------------------------------
+
+StepCallback = Callable[[int, StepPlan, TrainModel], None]
+
+
+def train(
+    config: Config,
+    output_dir: str | Path,
+    max_steps: int | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    callback: StepCallback | None = None,
+) -> TrainResult:
+    """Train, checkpoint and export a pipeline folder.
+
+    Args:
+        max_steps: Overrides `train.max_steps` (the LR schedule's length too).
+        resume: Continue from the latest checkpoint in `output_dir` (from scratch when there is none).
+        stop_after: End after this step without exporting, as a kill would (for tests).
+        callback: `fn(step, plan, model)` after every optimizer step, on every process.
+    """
+    output_dir = Path(output_dir)
+    total_steps = max_steps or config.train.max_steps
+    # cpu=True on a machine without CUDA: accelerate then runs several launched processes as MULTI_CPU (gloo);
+    # without it a CPU process under torchrun/`accelerate launch --multi_gpu` would train alone.
+    accelerator = Accelerator(mixed_precision=_mixed_precision(config), cpu=not torch.cuda.is_available())
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if accelerator.is_main_process:
+        existing = latest_checkpoint(output_dir)
+        if existing is not None and not resume:
+            raise AnimatexError(
+                f"{output_dir} already holds {existing.name}: pass --resume to continue it, or choose another --output"
+            )
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    accelerator.wait_for_everyone()
+
+    # 1. Data first (a missing dataset fails in a second), then the model and its parameter groups
+    data = TrainingData(config)
+    model = build_model(config)
+    cache = EncodeCache(config.train.encode_cache)
+
+    # 2. Optimizer, LR schedule, EMA, and the checkpoint to resume from
+    optimizer, scheduler = build_optimizer(config, model, total_steps)
+    ema = None
+    if config.train.ema_decay is not None:
+        ema = {n: p.detach().clone().float() for n, p in model.params.items()}
+    start = 0
+    if resume and (checkpoint := latest_checkpoint(output_dir)) is not None:
+        start = _restore(checkpoint, model, optimizer, scheduler, ema, config)
+    device = accelerator.device
+    model.pipe.to(device)
+    if ema is not None:
+        ema = {n: v.to(device) for n, v in ema.items()}
+
+    # 3. The loop: one task per optimizer step, shared by all processes
+    run_log = RunLog(output_dir, config.log.tensorboard) if accelerator.is_main_process else None
+    losses: list[float] = []
+    end = total_steps if stop_after is None else min(total_steps, stop_after)
+    bar = tqdm(
+        range(start, end),
+        initial=start,
+        total=total_steps,
+        disable=not (progress and accelerator.is_main_process),
+    )
+    for step in bar:
+        began = time.perf_counter()
+        step_loss = 0.0
+        task = plan_step(config, step, 0, rank).task
+        for micro in range(config.train.grad_accum):
+            plan = plan_step(config, step, micro, rank)
+            with accelerator.autocast():
+                loss = _micro_step_loss(model, data, cache, config, plan, step, micro, rank, world)
+            accelerator.backward(loss / config.train.grad_accum)
+            step_loss += float(loss.detach()) / config.train.grad_accum
+
+        # Partial parameter training: parameters outside this task's groups take no step at all (AdamW
+        # skips a parameter whose grad is None, so its moments and weight decay stay untouched too).
+        for name, param in model.params.items():
+            if name not in model.task_params[task]:
+                param.grad = None
+        _all_reduce_grads([model.params[n] for n in sorted(model.task_params[task])], accelerator)
+        if config.optim.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.params.values() if p.grad is not None], config.optim.max_grad_norm
+            )
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            with torch.no_grad():
+                for name, param in model.params.items():
+                    ema[name].lerp_(param.detach().float(), 1 - config.train.ema_decay)
+
+        done = step + 1
+        mean_loss = float(accelerator.gather(torch.tensor([step_loss], device=device)).mean())
+        losses.append(mean_loss)
+        if not math.isfinite(mean_loss):
+            raise AnimatexError(
+                f"the loss became {mean_loss} at step {done}: lower optim.lr or check the data"
+            )
+        if accelerator.is_main_process:
+            bar.set_postfix(loss=f"{mean_loss:.4f}", task=task)
+            if done % config.log.every == 0 or done == end:
+                lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(optimizer.param_groups)}
+                run_log.row(done, task, mean_loss, lrs, time.perf_counter() - began)
+            if config.log.sample_every and done % config.log.sample_every == 0:
+                write_sample(model, data, config, output_dir / "samples" / f"step-{done:08d}.mp4")
+            if done % config.checkpoint.every == 0 or done == total_steps:
+                save_checkpoint(
+                    output_dir, done, model.params, optimizer, scheduler, {"config": config.to_dict()},
+                    keep=config.checkpoint.keep, ema=ema,
+                )  # fmt: skip
+        if callback is not None:
+            callback(done, plan_step(config, step, 0, rank), model)
+        accelerator.wait_for_everyone()
+
+    # 4. Export a pipeline folder that AnimateXPipeline.from_pretrained loads
+    if run_log is not None:
+        run_log.close()
+    pipeline_dir = None
+    if end == total_steps:
+        pipeline_dir = output_dir / "pipeline"
+        if accelerator.is_main_process:
+            export_pipeline(model, ema, pipeline_dir)
+        accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(output_dir, end, losses, pipeline_dir, model.params)
+
+
+# ---- command line --------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> TrainResult:
+    import yaml
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AnimatexError(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise AnimatexError(f"--max-steps: must be >= 1, got {args.max_steps}")
+    config = load_config(args.config, overrides)
+    output = args.output or os.path.join("runs", Path(args.config).stem)
+    result = train(config, output, max_steps=args.max_steps, resume=args.resume)
+    if result.pipeline_dir is not None and PartialState().is_main_process:
+        print(f"trained pipeline written to {result.pipeline_dir}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Clip sampling, task mix, EPI rate and condition dropout: counted over many draws, without training."""
+
+import numpy as np
+import pytest
+
+from animatex.pose import PoseSequence
+from animatex.training.data import TrainingData
+from animatex.training.encode import conditions_for
+from animatex.training.sampling import StepPlan, TrainingClip, clip_index, generator, make_example, plan_step
+
+
+def within_binomial(count: int, n: int, p: float, sigmas: float = 4.5) -> bool:
+    """|count - np| within `sigmas` standard deviations (false-alarm rate ~1e-5 per check)."""
+    return abs(count - n * p) <= sigmas * np.sqrt(n * p * (1 - p)) + 1e-9
+
+
+@pytest.mark.parametrize(("mix", "pose", "image", "text"), [(0.8, 0.05, 0.1, 0.0), (0.3, 0.5, 0.25, 0.2)])
+def test_task_mix_and_dropout_rates_match_the_config(tiny_config, synth_root, mix, pose, image, text):
+    config = tiny_config(
+        synth_root,
+        **{
+            "tasks.mix": {"animate": mix, "ti2v": 1 - mix},
+            "dropout": {"pose": pose, "image": image, "text": text},
+        },
+    )
+    plans = [
+        plan_step(config, step, micro, rank) for step in range(3000) for micro in (0, 1) for rank in (0, 1)
+    ]
+    n = len(plans)
+    assert within_binomial(sum(p.task == "animate" for p in plans), n, mix)
+    assert within_binomial(sum(p.drop_pose for p in plans), n, pose)
+    assert within_binomial(sum(p.drop_image for p in plans), n, image)
+    assert within_binomial(sum(p.drop_text for p in plans), n, text)
+    # The task is one per step on every process and micro-batch (partial training steps one task at a time).
+    for step in range(50):
+        assert len({plan_step(config, step, m, r).task for m in (0, 1) for r in (0, 1, 2)}) == 1
+    assert plan_step(config, 7, 1, 1) == plan_step(config, 7, 1, 1)
+
+
+def test_only_one_task_when_the_other_weighs_nothing(tiny_config, synth_root):
+    config = tiny_config(synth_root, **{"tasks.mix": {"animate": 1.0, "ti2v": 0.0}})
+    assert {plan_step(config, step, 0, 0).task for step in range(200)} == {"animate"}
+
+
+def test_dropout_removes_the_conditions():
+    full = conditions_for(StepPlan("animate", False, False, False))
+    assert conditions_for(StepPlan("animate", True, False, False)) == full - {
+        "pose_video",
+        "ref_pose",
+        "pose_keypoints",
+        "motion_embeds",
+    }
+    assert conditions_for(StepPlan("animate", False, True, False)) == full - {"y", "image_embeds"}
+    assert conditions_for(StepPlan("ti2v", False, False, False)) == frozenset()
+
+
+@pytest.mark.parametrize("probability", [0.98, 0.6])
+def test_epi_rate_matches_lambda(tiny_config, synth_root, probability):
+    config = tiny_config(synth_root, **{"epi.probability": probability, "data.height": 16, "data.width": 16})
+    data = TrainingData(config)
+    examples = [data.examples(step, 0, 0, 1)[0] for step in range(400)]
+    assert within_binomial(sum(e.epi_applied for e in examples), len(examples), probability)
+    # Applied EPI realigns onto a pool anchor (realign_probability 1) and changes the skeleton picture.
+    assert all("realign" in e.epi for e in examples if e.epi_applied)
+
+
+def test_epi_disabled_leaves_poses_alone(tiny_config, synth_root):
+    data = TrainingData(tiny_config(synth_root, **{"epi.enabled": False}))
+    assert not any(data.examples(step, 0, 0, 1)[0].epi_applied for step in range(20))
+
+
+def fake_clip(num_frames: int, size: int = 32) -> TrainingClip:
+    """Frame i is filled with the value i, so the chosen frames can be read back from the pixels."""
+    frames = np.repeat(np.arange(num_frames, dtype=np.uint8)[:, None, None, None], size, 1)
+    frames = np.repeat(np.repeat(frames, size, 2), 3, 3)
+    body = np.zeros((num_frames, 18, 3), np.float32)
+    body[:, :, 0] = np.linspace(8, 24, 18)
+    body[:, :, 1] = np.linspace(4, 28, 18)[None] + np.arange(num_frames)[:, None] * 0.1
+    body[:, :, 2] = 1.0
+    return TrainingClip(frames, PoseSequence.from_body(body, size, size), "a fox dances")
+
+
+@pytest.mark.parametrize(("num_frames", "stride"), [(5, 1), (5, 3), (9, 2)])
+def test_clip_window_stride_and_reference(tiny_config, synth_root, num_frames, stride):
+    config = tiny_config(synth_root, **{"data.num_frames": num_frames, "data.frame_stride": stride})
+    clip = fake_clip(21)
+    starts, references = set(), set()
+    for seed in range(60):
+        example = make_example(clip, config, None, None, generator(0, seed))
+        picked = example.video[:, 0, 0, 0].astype(int)
+        assert (
+            example.video.shape == (num_frames, 32, 32, 3) and example.pose_video.shape == example.video.shape
+        )
+        assert np.all(np.diff(picked) == stride)
+        assert example.keypoints.shape == (num_frames, 18, 2)
+        starts.add(picked[0])
+        references.add(int(example.reference[0, 0, 0]))
+    span = (num_frames - 1) * stride + 1
+    assert max(starts) <= 21 - span and len(starts) > 1
+    assert len(references) > num_frames  # the reference is any frame of the clip, not only the window's
+
+
+def test_short_clips_loop_instead_of_failing(tiny_config, synth_root):
+    config = tiny_config(synth_root, **{"data.num_frames": 9, "data.frame_stride": 1})
+    example = make_example(fake_clip(4), config, None, None, generator(0, 1))
+    assert example.video[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+
+
+def test_clip_order_is_an_epoch_permutation_split_across_processes(tiny_config, synth_root):
+    config = tiny_config(synth_root, **{"train.batch_size": 2})
+    seen = [
+        clip_index(config, 10, step, 0, rank, 2, sample)
+        for step in range(5)
+        for rank in (0, 1)
+        for sample in (0, 1)
+    ]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+    assert seen[:10] != seen[10:]  # each epoch reshuffles

@@ -1,0 +1,144 @@
+"""The trainer on tiny models: it learns, resumes exactly, trains only what each task names, and exports."""
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from animatex.cli import main as cli_main
+from animatex.pipelines import AnimateXPipeline
+from animatex.training.checkpoint import checkpoint_dirs
+from animatex.training.train import build_model, train
+
+
+def test_overfits_a_single_clip(tiny_config, one_clip_root, tmp_path):
+    # One clip, no EPI or dropout, high-noise timesteps, the whole DiT trained (width 96 so a token can carry
+    # the 64 latent values of its patch): the velocity loss must fall by at least half.
+    config = tiny_config(
+        one_clip_root,
+        **{
+            "data.height": 16, "data.width": 16, "tasks.mix": {"animate": 1.0},
+            "tasks.trainable": {"animate": ["transformer"]}, "lora": None, "epi.enabled": False,
+            "dropout": {"pose": 0.0, "image": 0.0, "text": 0.0},
+            "model.overrides": {"attention_head_dim": 48, "added_kv_proj_dim": 96},
+            "optim": {"lr": 3e-3, "group_lr": {}, "max_grad_norm": 0.0},
+            "flow": {"shift": 1.0, "timesteps": "logit_normal", "logit_mean": 4.0, "logit_std": 0.1},
+            "train.max_steps": 300,
+        },
+    )  # fmt: skip
+    losses = train(config, tmp_path / "run", progress=False).losses
+    first, last = np.mean(losses[:20]), np.mean(losses[-20:])
+    assert last <= 0.5 * first, (first, last)
+
+
+def test_kill_and_resume_reproduces_the_uninterrupted_run(tiny_config, synth_root, tmp_path):
+    config = tiny_config(
+        synth_root,
+        **{"train.max_steps": 4, "train.grad_accum": 2, "train.ema_decay": 0.9, "checkpoint.every": 2,
+           "optim.warmup_steps": 2, "optim.schedule": "cosine", "train.encode_cache": 8},
+    )  # fmt: skip
+    whole = train(config, tmp_path / "whole", progress=False)
+    first = train(
+        config, tmp_path / "killed", stop_after=3, progress=False
+    )  # dies after step 3, last ckpt: 2
+    assert first.pipeline_dir is None and [p.name for p in checkpoint_dirs(tmp_path / "killed")][-1].endswith(
+        "2"
+    )
+    with pytest.raises(ValueError, match="--resume"):
+        train(config, tmp_path / "killed", progress=False)
+    rest = train(config, tmp_path / "killed", resume=True, progress=False)
+    assert first.losses == whole.losses[:3]
+    assert rest.losses == whole.losses[2:]  # steps 3..4, step 3 run again from checkpoint 2
+    for name in ("trainable.safetensors", "ema.safetensors"):
+        a = load_file(tmp_path / "whole" / "checkpoint-00000004" / name)
+        b = load_file(tmp_path / "killed" / "checkpoint-00000004" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(checkpoint_dirs(tmp_path / "whole")) == config.checkpoint.keep
+
+
+def test_frozen_groups_stay_bitwise_unchanged(tiny_config, synth_root, tmp_path):
+    config = tiny_config(
+        synth_root, **{"train.max_steps": 10, "dropout": {"pose": 0.0, "image": 0.0, "text": 0.0}}
+    )
+    tasks, weights = [], []
+
+    def record(step, plan, model):
+        tasks.append(plan.task)
+        weights.append({name: param.detach().clone() for name, param in model.params.items()})
+
+    start = build_model(config)
+    initial = {name: param.detach().clone() for name, param in start.params.items()}
+    frozen = {"vae": start.pipe.vae.state_dict(), "text_encoder": start.pipe.text_encoder.state_dict()}
+    result = train(config, tmp_path / "run", progress=False, callback=record)
+
+    assert {"animate", "ti2v"} <= set(tasks)  # the seed mixes both tasks in 10 steps
+    changed = {"animate": set(), "ti2v": set()}
+    for task, before, after in zip(tasks, [initial, *weights], weights, strict=False):
+        changed[task] |= {name for name in before if not torch.equal(before[name], after[name])}
+    pose = {
+        name
+        for name in initial
+        if name.split(".")[1] in ("pose_guider", "ref_pose_encoder", "pose_indicator")
+    }
+    assert pose and not changed["ti2v"] & pose  # ti2v trains only the LoRA: pose modules bitwise equal
+    assert changed["ti2v"] and all("lora_" in name for name in changed["ti2v"])
+    assert changed["animate"] & pose and any("lora_" in name for name in changed["animate"])
+    # Only LoRA and pose modules are trainable at all: base DiT weights, the VAE and text encoder never train.
+    assert set(initial) == pose | {name for name in initial if "lora_" in name}
+    exported = AnimateXPipeline.from_pretrained(result.pipeline_dir)
+    for component, state in frozen.items():
+        now = getattr(exported, component).state_dict()
+        assert all(torch.equal(now[name], value) for name, value in state.items())
+
+
+def test_export_loads_and_animates_with_samples_and_tensorboard(tiny_config, synth_root, tmp_path):
+    config = tiny_config(
+        synth_root,
+        **{"train.max_steps": 4, "log.sample_every": 2, "log.sample_steps": 2, "log.tensorboard": True,
+           "train.gradient_checkpointing": True},
+    )  # fmt: skip
+    result = train(config, tmp_path / "run", progress=False)
+    samples = sorted((tmp_path / "run" / "samples").glob("*.mp4"))
+    assert [p.name for p in samples] == ["step-00000002.mp4", "step-00000004.mp4"]
+    from animatex.io import read_video
+
+    frames, _ = read_video(samples[0])
+    assert frames.shape == (config.data.num_frames, 32, 96, 3)  # ground truth | pose | sample
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert rows[0] == "step,task,loss,lr,seconds" and len(rows) == 5
+
+    pipe = AnimateXPipeline.from_pretrained(result.pipeline_dir)
+    assert not any("lora" in k for k in pipe.transformer.state_dict())  # LoRA merged
+    from animatex.training.data import TrainingData
+
+    example = TrainingData(config).fixed_example(0)
+    video = pipe(
+        image=example.reference, pose_video=example.pose_video, pose_keypoints=example.keypoints,
+        driving_video=example.video, ref_pose=example.ref_pose, prompt=example.caption,
+        num_inference_steps=2, guidance_scale=1.0, generator=torch.Generator().manual_seed(0),
+    ).frames  # fmt: skip
+    assert video.shape == (1, config.data.num_frames, 32, 32, 3) and np.isfinite(video).all()
+    # The exported weights are the trained ones: the merged DiT differs from a fresh build.
+    fresh = AnimateXPipeline.from_pretrained(result.pipeline_dir).transformer.state_dict()
+    assert all(torch.equal(fresh[k], v) for k, v in pipe.transformer.state_dict().items())
+    initial = build_model(config).pipe.transformer
+    initial.unload_lora()
+    start = initial.state_dict()
+    assert any(not torch.equal(start[k], v) for k, v in pipe.transformer.state_dict().items() if k in start)
+
+
+def test_cli_trains_and_resumes(synth_root, tmp_path, capsys):
+    args = ["train", "--config", "configs/tiny.yaml", "--output", str(tmp_path / "run"), "--set",
+            f"data.root={synth_root}", "--set", "checkpoint.every=1"]  # fmt: skip
+    assert cli_main([*args, "--max-steps", "2"]) == 0
+    assert "trained pipeline written" in capsys.readouterr().out
+    assert cli_main(args + ["--max-steps", "3"]) == 2  # exists: needs --resume
+    assert "--resume" in capsys.readouterr().err
+    assert cli_main([*args, "--max-steps", "3", "--resume"]) == 0
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run")] == [
+        "checkpoint-00000002",
+        "checkpoint-00000003",
+    ]
+    assert cli_main(["train", "--config", "configs/tiny.yaml", "--set", "train.max_stepz=1"]) == 2
+    assert "train.max_stepz: unknown key" in capsys.readouterr().err

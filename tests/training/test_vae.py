@@ -1,0 +1,112 @@
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKLWan
+
+from animatex.data.generate import generate
+from animatex.pipelines.presets import build_demo_vae
+from animatex.training.vae import (
+    VAETrainArgs,
+    latent_statistics,
+    load_videos,
+    main,
+    reconstruct,
+    sample_batch,
+    save_atomic,
+    train_vae,
+    vae_loss,
+)
+
+STEPS = 16
+WAN_LATENTS_MEAN = inspect.signature(AutoencoderKLWan.__init__).parameters["latents_mean"].default
+
+
+@pytest.fixture(scope="module")
+def vae_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two training clips and one held-out test clip, 5 frames of 32x32."""
+    root = tmp_path_factory.mktemp("vae-data")
+    generate(root, "anthro", 2, 0, size=32, num_frames=5, overwrite=True)
+    generate(root, "human", 1, 0, subset="test", size=32, num_frames=5, append=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(vae_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("vae-run")
+    args = VAETrainArgs(
+        data=str(vae_data),
+        out=str(out),
+        steps=STEPS,
+        size=16,  # the clips are 32x32: loading resizes them
+        lr=1e-3,
+        warmup=2,
+        image_batch=2,
+        video_every=0,  # single frames only; test_main_runs_from_the_command_line takes a video step
+        eval_clips=1,
+    )
+    videos = load_videos(vae_data, 16, subset="train")
+    fixed = sample_batch(videos, np.random.default_rng(123), 4, 1)
+    vae = build_demo_vae(seed=0)
+    before = vae_loss(vae, fixed, 1e-6, 0.5, torch.Generator().manual_seed(0))[0].item()
+    result = train_vae(args, vae=vae, progress=False)
+    after = vae_loss(result.vae, fixed, 1e-6, 0.5, torch.Generator().manual_seed(0))[0].item()
+    return result, videos, before, after
+
+
+def test_training_reduces_the_reconstruction_loss(trained):
+    result, _, before, after = trained
+    assert result.steps == STEPS and len(result.losses) == STEPS
+    assert after < 0.9 * before, (before, after)  # measured: 0.649 -> 0.549
+
+
+def test_latent_statistics_are_set_from_the_encoder(trained):
+    result, videos, _, _ = trained
+    config = result.vae.config
+    assert len(config.latents_mean) == len(config.latents_std) == 16
+    assert config.latents_mean != WAN_LATENTS_MEAN  # measured, not Wan2.1's own numbers
+    # Normalised with the stored statistics, the encoder's latents of the training clips are ~N(0, 1).
+    mean, std = latent_statistics(result.vae, videos)
+    normalised_mean = (np.array(mean) - config.latents_mean) / np.array(config.latents_std)
+    assert np.abs(normalised_mean).max() < 1e-3
+    assert np.allclose(np.array(std) / np.array(config.latents_std), 1.0, atol=1e-3)
+
+
+def test_saved_vae_reconstructs_identically(trained):
+    result, videos, _, _ = trained
+    loaded = AutoencoderKLWan.from_pretrained(result.folder)
+    assert loaded.config.latents_std == result.vae.config.latents_std
+    np.testing.assert_array_equal(reconstruct(loaded, videos[0]), reconstruct(result.vae, videos[0]))
+    metrics = json.loads((result.folder.parent / "metrics.json").read_text())
+    assert metrics["steps"] == STEPS and 0 < metrics["heldout_psnr"] < 100
+    assert not list(result.folder.parent.glob(".vae.*"))  # no temp folders left by the atomic save
+
+
+def test_atomic_save_replaces_an_existing_folder(tmp_path):
+    first, second = build_demo_vae(seed=0), build_demo_vae(seed=1)
+    save_atomic(first, tmp_path / "vae")
+    save_atomic(second, tmp_path / "vae")
+    loaded = AutoencoderKLWan.from_pretrained(tmp_path / "vae").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in second.state_dict().items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vae"]
+
+
+def test_main_runs_from_the_command_line(vae_data, tmp_path, capsys):
+    argv = [
+        "--data",
+        str(vae_data),
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "1",
+        "--size",
+        "32",
+        "--image-batch",
+        "2",
+    ]
+    assert main(argv) == 0
+    assert "held-out PSNR" in capsys.readouterr().out
+    assert (tmp_path / "vae" / "config.json").is_file()
