@@ -110,3 +110,17 @@ def test_main_runs_from_the_command_line(vae_data, tmp_path, capsys):
     assert main(argv) == 0
     assert "held-out PSNR" in capsys.readouterr().out
     assert (tmp_path / "vae" / "config.json").is_file()
+
+
+def test_mode_loss_is_deterministic_and_sampling_is_not():
+    vae = build_demo_vae(0)
+    pixels = torch.rand(1, 3, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        vae.encoder.conv_out.bias.add_(1.0)  # a posterior with real spread, so samples differ from the mode
+        losses = [
+            vae_loss(vae, pixels, 1e-6, 0.5, torch.Generator().manual_seed(seed), posterior_mode=mode)[0].item()
+            for mode in (True, False)
+            for seed in (0, 1)
+        ]
+    assert losses[0] == losses[1]
+    assert losses[2] != losses[3]

@@ -49,6 +49,9 @@ class VAETrainArgs:
     video_every: int = 2  # every n-th step is a video step, the others image steps
     kl_weight: float = 1e-6
     grad_weight: float = 0.5
+    # "mode" decodes the posterior mean: a plain autoencoder, which learns far faster than decoding samples
+    # whose initial std of 1 drowns the 8x8 latents; the pipeline and trainer only ever use the mode.
+    posterior: str = "sample"
     eval_clips: int = 16
     eval_data: str | None = None  # held-out dataset root; default: the test subset of --data
     time_limit: float | None = None  # seconds; stop early (and still save) once exceeded
@@ -124,10 +127,12 @@ def vae_loss(
     kl_weight: float,
     grad_weight: float,
     generator: torch.Generator,
+    posterior_mode: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Reconstruction loss of one batch (B, 3, T, H, W) in [-1, 1], decoding a posterior sample."""
+    """Reconstruction loss of one batch (B, 3, T, H, W) in [-1, 1], decoding a posterior sample (or its mode)."""
     posterior = vae.encode(pixels).latent_dist
-    reconstruction = vae.decode(posterior.sample(generator=generator)).sample
+    latents = posterior.mode() if posterior_mode else posterior.sample(generator=generator)
+    reconstruction = vae.decode(latents).sample
     l1 = (reconstruction - pixels).abs().mean()
     kl = posterior.kl().mean() / pixels[0].numel()  # per pixel, so the weight does not depend on the size
     grad = _gradient_l1(reconstruction, pixels) if grad_weight > 0 else torch.zeros(())
@@ -238,7 +243,9 @@ def train_vae(
             pixels = sample_batch(videos, rng, args.video_batch, args.chunk_frames)
         else:
             pixels = sample_batch(videos, rng, args.image_batch, 1)
-        loss, parts = vae_loss(vae, pixels, args.kl_weight, args.grad_weight, generator)
+        loss, parts = vae_loss(
+            vae, pixels, args.kl_weight, args.grad_weight, generator, posterior_mode=args.posterior == "mode"
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -305,6 +312,12 @@ def parse_args(argv: list[str] | None = None) -> VAETrainArgs:
     parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames)
     parser.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
     parser.add_argument("--grad-weight", type=float, default=defaults.grad_weight)
+    parser.add_argument(
+        "--posterior",
+        choices=("sample", "mode"),
+        default=defaults.posterior,
+        help="what the decoder trains on",
+    )
     parser.add_argument(
         "--eval-data", default=None, help="held-out dataset root (default: --data's test subset)"
     )
