@@ -77,8 +77,14 @@ def run(args: argparse.Namespace) -> int:
         args.out / "demo_case", "anthro", 1, DEMO_SEED, "test", args.size, args.frames, overwrite=True
     )
     clip = load_clip(folder)
+    held_out = [
+        what
+        for what, part in (("character template", "reference_character"), ("motion", "motion"))
+        if clip.meta[part].get("held_out")
+    ]
     print(f"case: {folder} ({clip.meta['reference_character']['description']}, motion "
-          f"{clip.meta['motion']['family']!r}, held out)")  # fmt: skip
+          f"{clip.meta['motion']['family']!r}; test split, held out of training: "
+          f"{' and '.join(held_out) if held_out else 'seed only'})")  # fmt: skip
     print(f"prompt: {clip.caption}")
     with warnings.catch_warnings():
         warnings.showwarning = print_warning
