@@ -421,7 +421,7 @@ class AnimateXPipeline(DiffusionPipeline):
         hidden_states = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True).hidden_states
         return hidden_states[-2].to(device)
 
-    def _zero_image_embeds(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    def zero_image_embeds(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Zeros shaped like `encode_image`'s output, without running the encoder."""
         config = self.image_encoder.config
         num_tokens = (config.image_size // config.patch_size) ** 2 + 1
@@ -523,13 +523,13 @@ class AnimateXPipeline(DiffusionPipeline):
         if reference is None:
             return latents, torch.zeros(condition_shape, device=device, dtype=torch.float32)
 
-        # VAE latents of the reference followed by black frames, normalised like the training latents.
-        pixels = reference.unsqueeze(0).unsqueeze(2) * 2.0 - 1.0  # (1, 3, 1, H, W) in [-1, 1]
-        video_condition = torch.cat([pixels, pixels.new_zeros(1, 3, num_frames - 1, height, width)], dim=2)
-        video_condition = video_condition.to(device=self.vae.device, dtype=self.vae.dtype)
-        latent_condition = self.vae.encode(video_condition).latent_dist.mode()
-        mean, std = self._latents_mean_std(device, torch.float32)
-        latent_condition = (latent_condition.to(device=device, dtype=torch.float32) - mean) / std
+        # VAE latents of the reference followed by empty frames: Wan's zeros in the VAE's [-1, 1] input range,
+        # i.e. mid-grey 0.5 in [0, 1].
+        frames = torch.full(
+            (num_frames, 3, height, width), 0.5, device=reference.device, dtype=reference.dtype
+        )
+        frames[0] = reference
+        latent_condition = self.encode_video(frames).to(device)
 
         # Mask over pixel frames (first frame given), with the first frame repeated `stride` times so that
         # the pixel frames fold into `stride` channels per latent frame.
@@ -539,6 +539,16 @@ class AnimateXPipeline(DiffusionPipeline):
         mask = mask.view(1, num_latent_frames, stride, latent_height, latent_width).transpose(1, 2)
         condition = torch.cat([mask, latent_condition], dim=1)  # (1, stride + z, T, h, w)
         return latents, condition.expand(batch_size, *condition.shape[1:])
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Normalised VAE latents (1, z, T, h, w) of a (F, 3, H, W) video in [0, 1] (the posterior mode).
+
+        The one place pixels become latents: the condition `y` here and the training targets use it alike.
+        """
+        pixels = (video * 2.0 - 1.0).transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W) in [-1, 1]
+        latents = self.vae.encode(pixels.to(device=self.vae.device, dtype=self.vae.dtype)).latent_dist.mode()
+        mean, std = self._latents_mean_std(latents.device, torch.float32)
+        return (latents.float() - mean) / std
 
     # ---- 10. decode ------------------------------------------------------------------------------------------
     def decode_latents(self, latents: torch.Tensor, output_type: str) -> Any:
@@ -629,7 +639,7 @@ class AnimateXPipeline(DiffusionPipeline):
             if "image_embeds" in uses:
                 image_embeds = self.encode_image(reference, device).to(dtype).expand(batch_size, -1, -1)
             else:
-                image_embeds = self._zero_image_embeds(batch_size, device, dtype)
+                image_embeds = self.zero_image_embeds(batch_size, device, dtype)
 
         # 5. Encode motion (per-frame features of the driving video, for the IPI)
         motion_embeds = None

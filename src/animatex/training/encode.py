@@ -68,15 +68,6 @@ def conditions_for(plan: StepPlan) -> frozenset[str]:
     return frozenset(uses)
 
 
-@torch.no_grad()
-def encode_video(pipe, video: torch.Tensor) -> torch.Tensor:
-    """Normalised VAE latents (1, z, T, h, w) of a (F, 3, H, W) video in [0, 1] (the distribution's mode)."""
-    pixels = (video * 2 - 1).transpose(0, 1).unsqueeze(0).to(device=pipe.vae.device, dtype=pipe.vae.dtype)
-    latents = pipe.vae.encode(pixels).latent_dist.mode().float()
-    mean, std = pipe._latents_mean_std(latents.device, torch.float32)
-    return (latents - mean) / std
-
-
 def _encode_example(
     pipe, example: TrainingExample, uses: frozenset[str], device: torch.device, cache: EncodeCache
 ) -> dict[str, torch.Tensor]:
@@ -92,8 +83,9 @@ def _encode_example(
     # it off the global RNG, whose state must not depend on cache hits (exact resume).
     unused = torch.Generator().manual_seed(0)
 
-    row = {"latents": cache.get(("latents", video_key), lambda: encode_video(pipe, video))}
+    row = {}
     with torch.no_grad():
+        row["latents"] = cache.get(("latents", video_key), lambda: pipe.encode_video(video))
         if "y" in uses:
             row["condition"] = cache.get(
                 ("y", reference_key, num_frames),
@@ -103,7 +95,7 @@ def _encode_example(
             row["condition"] = pipe.prepare_latents(None, 1, height, width, num_frames, device, unused)[1]
     if transformer.config.image_dim is not None:
         if "image_embeds" not in uses:
-            row["encoder_hidden_states_image"] = pipe._zero_image_embeds(1, device, dtype)
+            row["encoder_hidden_states_image"] = pipe.zero_image_embeds(1, device, dtype)
         elif _frozen(pipe.image_encoder):
             row["encoder_hidden_states_image"] = cache.get(
                 ("clip", reference_key), lambda: pipe.encode_image(reference, device)
