@@ -102,3 +102,13 @@ def test_model_mismatch_names_the_key(tiny_config, synth_root, tmp_path, overrid
     with pytest.raises(AnimatexError) as error:
         train(tiny_config(synth_root, **overrides), tmp_path / "run", progress=False)
     assert key in str(error.value)
+
+
+def test_ema_decay_warms_up_then_caps():
+    from animatex.training.train import ema_decay_at
+
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)  # the first step mostly copies the trained weights
+    assert ema_decay_at(0.999, 90) == pytest.approx(91 / 100)
+    assert ema_decay_at(0.999, 100_000) == 0.999
+    decays = [ema_decay_at(0.99, s) for s in range(2000)]
+    assert decays == sorted(decays) and max(decays) == 0.99

@@ -8,6 +8,7 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from animatex.data.generate import generate
+from animatex.errors import AnimatexError
 from animatex.pipelines.presets import build_demo_vae
 from animatex.training.vae import (
     VAETrainArgs,
@@ -124,3 +125,27 @@ def test_mode_loss_is_deterministic_and_sampling_is_not():
         ]
     assert losses[0] == losses[1]
     assert losses[2] != losses[3]
+
+
+def test_crops_are_windows_of_the_frames():
+    videos = np.random.default_rng(0).integers(0, 256, (3, 6, 16, 16, 3), dtype=np.uint8)
+    batch = sample_batch(videos, np.random.default_rng(1), 5, 5, crop=8)
+    assert batch.shape == (5, 3, 5, 8, 8)
+    pixels = ((videos.astype(np.float32) / 127.5) - 1.0).transpose(0, 4, 1, 2, 3)  # (N, 3, F, H, W)
+    for window in batch.numpy():
+        found = False
+        for video in pixels:
+            for flip in (False, True):
+                v = video[..., ::-1] if flip else video
+                for s in range(2):
+                    for y in range(9):
+                        for x in range(9):
+                            if np.allclose(v[:, s : s + 5, y : y + 8, x : x + 8], window):
+                                found = True
+        assert found, "a crop must be an exact (possibly mirrored) window of one clip"
+
+
+def test_bad_crop_is_refused(vae_data, tmp_path):
+    args = VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=1, size=16, crop=12)
+    with pytest.raises(AnimatexError, match="--crop must be a multiple of 8"):
+        train_vae(args, progress=False)

@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", help="only clips of this split (e.g. anthro)")
     parser.add_argument("--subset", help="only clips of this subset (e.g. test)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument(
+        "--background-prompts",
+        action="store_true",
+        help="with --model: instead of the caption, generate each case with static, snow/rain/flames and "
+        "drifting left/right prompts and check the background follows them (prompts.json/.md)",
+    )
     weights = parser.add_argument_group("feature-network weights (metrics are skipped without them)")
     weights.add_argument("--lpips-weights", type=Path, help="torchvision alexnet (or vgg16) state dict")
     weights.add_argument("--lpips-heads", type=Path, help="LPIPS v0.1 linear heads (alex.pth / vgg.pth)")
@@ -48,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from animatex.evaluation.perceptual import FeatureNetworks
 
     dataset = ClipDataset(args.dataset, split=args.split, subset=args.subset)
+    if args.background_prompts:
+        return _run_background_prompts(args, dataset)
     networks = FeatureNetworks.from_files(
         args.lpips_weights,
         args.lpips_heads,
@@ -71,3 +79,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"{method}: {len(results.cases) - failed}/{len(results.cases)} cases; {summary}")
     print(f"report: {args.out / 'results.md'}")
     return 1 if failed == len(results.cases) else 0
+
+
+def _run_background_prompts(args: argparse.Namespace, dataset) -> int:
+    from animatex.errors import AnimatexError
+    from animatex.evaluation.background import run_prompt_checks
+    from animatex.evaluation.bench import prompted_pipeline_generator
+
+    if args.model is None:
+        raise AnimatexError("--background-prompts needs --model (a baseline does not read prompts)")
+    generate = prompted_pipeline_generator(args.model, args.steps, args.guidance, args.seed, args.device)
+    summary = run_prompt_checks(
+        dataset, generate, args.out, align_mode=args.align, limit=args.limit, progress=not args.no_progress
+    )
+    print(
+        f"background motion static {summary['bg_motion_static']:.4f} vs dynamic "
+        f"{summary['bg_motion_dynamic']:.4f} (ratio {summary['motion_ratio'] or float('inf'):.2f}); "
+        f"direction right in {summary['direction_accuracy']:.0%} of generations"
+    )
+    print(f"report: {args.out / 'prompts.md'}")
+    return 0

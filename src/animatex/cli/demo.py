@@ -38,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default outputs)")
     parser.add_argument("--steps", type=int,
                         help=f"denoising steps (default {TRAINED_STEPS}; {UNTRAINED_STEPS} for the untrained fallback)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=33, help="frames of the case (default 33)")
+    # The demo model was trained on 64x64, 17-frame clips (docs/demo_model.md).
+    parser.add_argument("--frames", type=int, default=17, help="frames of the case (default 17)")
     parser.add_argument(
-        "--size", type=int, default=128, help="case width = height, a multiple of 16 (default 128)"
+        "--size", type=int, default=64, help="case width = height, a multiple of 16 (default 64)"
     )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")

@@ -51,15 +51,15 @@ def baseline(name: str) -> Generator:
     raise ValueError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
 
 
-def pipeline_generator(
+def prompted_pipeline_generator(
     model: str | Path,
     num_inference_steps: int = 50,
     guidance_scale: float = 3.0,
     seed: int = 0,
     device: str = "cpu",
-) -> Generator:
-    """`AnimateXPipeline.from_pretrained(model)` as a generator: the clip's caption as prompt, the aligned
-    pose drawn as the pose video, the driving video for the IPI, one fixed seed for every case."""
+) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
+    """`AnimateXPipeline.from_pretrained(model)` as `(clip, aligned pose, prompt) -> frames`: the pose drawn
+    as the pose video, the driving video for the IPI, one fixed seed for every case."""
     import torch
 
     from animatex.pipelines import AnimateXPipeline
@@ -71,7 +71,7 @@ def pipeline_generator(
     pipe = AnimateXPipeline.from_pretrained(model).to(device)
     pipe.set_progress_bar_config(disable=True)
 
-    def generate(clip: Clip, pose: PoseSequence) -> np.ndarray:
+    def generate(clip: Clip, pose: PoseSequence, prompt: str) -> np.ndarray:
         height, width = clip.reference.shape[:2]
         output = pipe(
             image=clip.reference,
@@ -79,7 +79,7 @@ def pipeline_generator(
             pose_keypoints=pose,
             driving_video=clip.driving,
             ref_pose=draw_pose_video(clip.reference_pose[0], width, height)[0],
-            prompt=clip.caption,
+            prompt=prompt,
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
             generator=torch.Generator().manual_seed(seed),
@@ -88,6 +88,18 @@ def pipeline_generator(
         return output.frames[0]
 
     return generate
+
+
+def pipeline_generator(
+    model: str | Path,
+    num_inference_steps: int = 50,
+    guidance_scale: float = 3.0,
+    seed: int = 0,
+    device: str = "cpu",
+) -> Generator:
+    """`prompted_pipeline_generator` with the clip's own caption as the prompt."""
+    generate = prompted_pipeline_generator(model, num_inference_steps, guidance_scale, seed, device)
+    return lambda clip, pose: generate(clip, pose, clip.caption)
 
 
 # ---- one case -----------------------------------------------------------------------------------------

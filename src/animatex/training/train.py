@@ -319,6 +319,12 @@ def write_sample(model: TrainModel, data: TrainingData, config: Config, path: Pa
     return write_video(path, np.concatenate([example.video, example.pose_video, sample], axis=2))
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """The EMA decay after optimizer step `step` (0-based): warmed up as (1 + step) / (10 + step), capped at
+    `decay`, so a short run's average is not dominated by the random initial weights (0.999 ** 2000 = 14%)."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 def export_pipeline(model: TrainModel, ema: dict[str, torch.Tensor] | None, path: Path) -> None:
     """save_pretrained with the EMA weights (when kept) and the LoRA merged into the DiT."""
     pipe = model.pipe
@@ -428,9 +434,10 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
+            decay = ema_decay_at(config.train.ema_decay, step)
             with torch.no_grad():
                 for name, param in model.params.items():
-                    ema[name].lerp_(param.detach().float(), 1 - config.train.ema_decay)
+                    ema[name].lerp_(param.detach().float(), 1 - decay)
 
         done = step + 1
         mean_loss = float(accelerator.gather(torch.tensor([step_loss], device=device)).mean())

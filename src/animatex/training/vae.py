@@ -46,6 +46,9 @@ class VAETrainArgs:
     image_batch: int = 8  # single frames per image step
     video_batch: int = 2  # chunks per video step
     chunk_frames: int = 5  # 1 + 4k frames: one causal first frame plus k 4-frame groups
+    # Train on random crop x crop windows (a multiple of 8; None: whole frames). The VAE is convolutional, so
+    # crops teach the same local code at a fraction of the cost per sample: a 32 px crop is 4x cheaper.
+    crop: int | None = None
     video_every: int = 2  # every n-th step is a video step, the others image steps
     kl_weight: float = 1e-6
     grad_weight: float = 0.5
@@ -97,14 +100,27 @@ def _to_pixels(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
-def sample_batch(videos: np.ndarray, rng: np.random.Generator, batch: int, frames: int) -> torch.Tensor:
-    """`batch` random windows of `frames` consecutive frames, randomly mirrored: (batch, 3, frames, H, W)."""
-    num_videos, num_frames = videos.shape[:2]
+def sample_batch(
+    videos: np.ndarray, rng: np.random.Generator, batch: int, frames: int, crop: int | None = None
+) -> torch.Tensor:
+    """`batch` random windows of `frames` consecutive frames (and, with `crop`, crop x crop pixels), randomly
+    mirrored: (batch, 3, frames, crop or H, crop or W)."""
+    num_videos, num_frames, height, width = videos.shape[:4]
     if frames > num_frames:
         raise AnimatexError(f"chunks of {frames} frames need clips at least that long, got {num_frames}")
+    crop_h, crop_w = (height, width) if crop is None else (crop, crop)
+    if crop_h > height or crop_w > width:
+        raise AnimatexError(f"crop {crop} is larger than the {width}x{height} frames")
     picks = rng.integers(0, num_videos, size=batch)
     starts = rng.integers(0, num_frames - frames + 1, size=batch)
-    windows = np.stack([videos[v, s : s + frames] for v, s in zip(picks, starts, strict=True)])
+    tops = rng.integers(0, height - crop_h + 1, size=batch)
+    lefts = rng.integers(0, width - crop_w + 1, size=batch)
+    windows = np.stack(
+        [
+            videos[v, s : s + frames, y : y + crop_h, x : x + crop_w]
+            for v, s, y, x in zip(picks, starts, tops, lefts, strict=True)
+        ]
+    )
     flips = rng.random(batch) < 0.5
     windows[flips] = windows[flips, :, :, ::-1]
     return _to_pixels(np.ascontiguousarray(windows))
@@ -222,6 +238,8 @@ def train_vae(
     """Train (a fresh demo VAE, or `vae`), set its latent statistics, save it to `out/vae`; see the module doc."""
     if args.size % 8:
         raise AnimatexError(f"--size must be a multiple of 8 (the VAE's spatial factor), got {args.size}")
+    if args.crop is not None and (args.crop % 8 or not 8 <= args.crop <= args.size):
+        raise AnimatexError(f"--crop must be a multiple of 8 between 8 and --size {args.size}, got {args.crop}")
     if (args.chunk_frames - 1) % 4:
         raise AnimatexError(f"--chunk-frames must be 4k+1 for the Wan VAE, got {args.chunk_frames}")
     out = Path(args.out)
@@ -240,9 +258,9 @@ def train_vae(
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(args, step)
         if args.video_every > 0 and step % args.video_every == args.video_every - 1:
-            pixels = sample_batch(videos, rng, args.video_batch, args.chunk_frames)
+            pixels = sample_batch(videos, rng, args.video_batch, args.chunk_frames, args.crop)
         else:
-            pixels = sample_batch(videos, rng, args.image_batch, 1)
+            pixels = sample_batch(videos, rng, args.image_batch, 1, args.crop)
         loss, parts = vae_loss(
             vae, pixels, args.kl_weight, args.grad_weight, generator, posterior_mode=args.posterior == "mode"
         )
@@ -310,6 +328,9 @@ def parse_args(argv: list[str] | None = None) -> VAETrainArgs:
     parser.add_argument("--image-batch", type=int, default=defaults.image_batch)
     parser.add_argument("--video-batch", type=int, default=defaults.video_batch)
     parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames)
+    parser.add_argument(
+        "--crop", type=int, default=None, help="train on random CROP x CROP windows (multiple of 8)"
+    )
     parser.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
     parser.add_argument("--grad-weight", type=float, default=defaults.grad_weight)
     parser.add_argument(
