@@ -113,10 +113,9 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
     if model is None:
         if not DEFAULT_MODEL_DIR.is_dir():
             raise AnimatexError(
-                f"no --model given and the default demo model {DEFAULT_MODEL_DIR} does not exist: the trained "
-                "demo model is not shipped yet (it arrives with the demo-model issue). Pass --model DIR with an "
-                "AnimateXPipeline folder (save_pretrained output, or `animatex convert --out DIR`); "
-                "`animatex demo` runs the whole path without one"
+                f"no --model given and the default demo model {DEFAULT_MODEL_DIR} is not here: it ships in the "
+                "repository, and the path is relative, so run from the repository root, or pass --model DIR "
+                "with an AnimateXPipeline folder (save_pretrained output, or `animatex convert --out DIR`)"
             )
         model = DEFAULT_MODEL_DIR
     model = Path(model)
@@ -127,10 +126,15 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
             f"{model} is not a pipeline folder: it has no model_index.json (write one with "
             "AnimateXPipeline.save_pretrained or `animatex convert`)"
         )
+    import torch
+
     from animatex.pipelines import AnimateXPipeline
 
+    # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
+    # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
+    dtype = torch.float32 if torch.device(device).type == "cpu" else None
     try:
-        pipe = AnimateXPipeline.from_pretrained(model)
+        pipe = AnimateXPipeline.from_pretrained(model, **({"dtype": dtype} if dtype else {}))
     except Exception as error:  # diffusers raises many types for a broken or foreign folder
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):

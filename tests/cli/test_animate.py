@@ -146,7 +146,7 @@ def test_missing_default_model_says_so(synth_cases, tmp_path, monkeypatch, capsy
     args = ["animate", "--reference", str(case / "reference.png"), "--driving", str(case / "poses.npz")]
     assert main([*args, "-o", "out.mp4"]) == 2
     err = capsys.readouterr().err
-    assert "weights/animatex-demo does not exist" in err and "not shipped yet" in err and "--model DIR" in err
+    assert "weights/animatex-demo is not here" in err and "repository root" in err and "--model DIR" in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "out.mp4").exists()
 

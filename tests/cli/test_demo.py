@@ -10,7 +10,7 @@ def test_demo_with_the_untrained_fallback_writes_both_videos(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)  # no weights/animatex-demo here, so the tiny random pipeline runs
     assert main(["demo", "--out", "outputs", *FAST]) == 0
     out = capsys.readouterr().out
-    assert "TINY" in out and "RANDOMLY INITIALISED" in out and "demo-model issue" in out
+    assert "TINY" in out and "RANDOMLY INITIALISED" in out and "weights/animatex-demo" in out
     assert "an orange cartoon cat" in out  # the held-out anthro case and its caption as prompt
     video, fps = read_video(tmp_path / "outputs" / "demo.mp4")
     assert video.shape == (5, 32, 32, 3) and fps == pytest.approx(16)

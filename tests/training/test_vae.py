@@ -149,3 +149,13 @@ def test_bad_crop_is_refused(vae_data, tmp_path):
     args = VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=1, size=16, crop=12)
     with pytest.raises(AnimatexError, match="--crop must be a multiple of 8"):
         train_vae(args, progress=False)
+
+
+def test_init_continues_from_a_pretrained_vae(trained, vae_data, tmp_path):
+    result = trained[0]
+    args = VAETrainArgs(
+        data=str(vae_data), out=str(tmp_path), steps=1, lr=0.0, size=16, init=str(result.folder), eval_clips=0
+    )
+    continued = train_vae(args, progress=False)
+    for name, value in result.vae.state_dict().items():
+        torch.testing.assert_close(continued.vae.state_dict()[name], value, rtol=0, atol=0)

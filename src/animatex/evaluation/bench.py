@@ -62,13 +62,10 @@ def prompted_pipeline_generator(
     as the pose video, the driving video for the IPI, one fixed seed for every case."""
     import torch
 
-    from animatex.pipelines import AnimateXPipeline
+    from animatex.animate import load_pipeline
     from animatex.pose.draw import draw_pose_video
 
-    model = Path(model)
-    if not model.is_dir():
-        raise ValueError(f"--model must be a pipeline folder (save_pretrained output), got {model}")
-    pipe = AnimateXPipeline.from_pretrained(model).to(device)
+    pipe = load_pipeline(model, device)
     pipe.set_progress_bar_config(disable=True)
 
     def generate(clip: Clip, pose: PoseSequence, prompt: str) -> np.ndarray:

@@ -66,7 +66,7 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
     },
     # Ours: the shipped demo model (~2.2M parameters, 8.8 MB fp32), trained on CPU on 64x64 A2Bench-Synth clips.
     # Sized for the 60 MB pipeline budget (the frozen MiniLM text encoder takes 45 MB of it) and for well under
-    # a second per training step on 2 cores at 17 frames (80 tokens); see docs/demo_model.md.
+    # a second per training step on 2 cores at 17 frames (80 tokens); see weights/animatex-demo/README.md.
     "demo": {
         **_WAN_I2V_LAYOUT,
         "num_attention_heads": 4,

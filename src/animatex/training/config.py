@@ -55,6 +55,9 @@ class DataConfig:
     height: int = 64
     width: int = 64
     pose_pool_size: int = 256  # EPI anchors sampled from this many dataset poses
+    # Decoded clips kept in memory (LRU). Make it at least the dataset size when that fits in RAM: with random
+    # sampling a smaller cache misses often, and every miss decodes the clip's videos again.
+    clip_cache: int = 256
 
 
 @dataclass
@@ -214,7 +217,7 @@ def validate(config: Config) -> None:
         )
     if config.model.vae is not None and config.model.pipeline is not None:
         raise AnimatexError("model.vae: only with model.preset; a model.pipeline folder brings its own VAE")
-    for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size"):
+    for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
         if getattr(data, key) < 1:
             raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")
     if (data.num_frames - 1) % 4 != 0 or data.num_frames < 1:

@@ -24,7 +24,7 @@ def training_clip(clip: Clip) -> TrainingClip:
 class TrainingData:
     """Examples for (step, micro-batch, process): a pure function of the config and those numbers."""
 
-    def __init__(self, config: Config, cache_size: int = 256) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         root = Path(config.data.root)
         if not (root / "index.jsonl").is_file():
@@ -35,7 +35,7 @@ class TrainingData:
         self.dataset = ClipDataset(root, subset=config.data.subset)
         if len(self.dataset) == 0:
             raise AnimatexError(f"data.root: {root} has no clips of subset {config.data.subset!r}")
-        self._load = lru_cache(maxsize=cache_size)(lambda i: training_clip(self.dataset[i]))
+        self._load = lru_cache(maxsize=config.data.clip_cache)(lambda i: training_clip(self.dataset[i]))
         self.epi = None
         self.pool = None
         if config.epi.enabled:
