@@ -100,3 +100,26 @@ def test_model_bench_through_a_saved_tiny_pipeline(tmp_path):
     assert report["num_failed"] == 0, report["cases"]
     assert report["method"] == "model model"
     assert np.isfinite(report["mean"]["psnr_star"])
+
+
+def test_background_prompts_through_a_saved_tiny_pipeline(tmp_path, capsys):
+    from animatex.pipelines.tiny import build_tiny_pipeline
+
+    build_tiny_pipeline(seed=0).save_pretrained(tmp_path / "model")
+    root = tmp_path / "data"
+    generate(root, "anthro", 1, seed=1, subset="test", size=32, num_frames=5, fps=8.0)
+    out = tmp_path / "prompts"
+    code = main(["bench", "--dataset", str(root), "--model", str(tmp_path / "model"), "--steps", "1",
+                 "--guidance", "1", "--background-prompts", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "prompts.json").read_text())
+    assert len(report["cases"]) == 1
+    assert set(report["cases"][0]["motion"]) == {"static", "snow", "rain", "flames", "left", "right"}
+    assert "direction right in" in capsys.readouterr().out
+
+
+def test_background_prompts_need_a_model(dataset_root, tmp_path, capsys):
+    code = main(["bench", "--dataset", str(dataset_root), "--baseline", "copy-reference",
+                 "--background-prompts", "--out", str(tmp_path / "x")])  # fmt: skip
+    assert code == 2
+    assert "--background-prompts needs --model" in capsys.readouterr().err
