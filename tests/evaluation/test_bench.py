@@ -118,6 +118,39 @@ def test_background_prompts_through_a_saved_tiny_pipeline(tmp_path, capsys):
     assert "direction right in" in capsys.readouterr().out
 
 
+def test_vae_ceiling_scores_the_plain_vae_round_trip(tmp_path, capsys):
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from animatex.pipelines.tiny import build_tiny_pipeline
+
+    build_tiny_pipeline(seed=0).save_pretrained(tmp_path / "model")
+    root = tmp_path / "data"
+    generate(root, "anthro", 1, seed=1, subset="test", size=32, num_frames=5, fps=8.0)
+    out = tmp_path / "ceiling"
+    code = main(["bench", "--dataset", str(root), "--model", str(tmp_path / "model"), "--vae-ceiling",
+                 "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["method"] == "VAE reconstruction, model" and report["num_failed"] == 0
+    # The same round trip straight through diffusers, without the pipeline's latent normalisation.
+    truth = ClipDataset(root)[0].ground_truth
+    vae = AutoencoderKLWan.from_pretrained(tmp_path / "model" / "vae")
+    pixels = torch.from_numpy(truth).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
+    with torch.no_grad():
+        decoded = vae.decode(vae.encode(pixels).latent_dist.mode()).sample[0]
+    frames = decoded.clamp(-1, 1).add(1).div(2).permute(1, 2, 3, 0).numpy()
+    expected = metrics.psnr_star(frames, truth)
+    assert report["cases"][0]["metrics"]["psnr_star"] == pytest.approx(expected, abs=0.05)
+
+
+def test_vae_ceiling_needs_a_model(dataset_root, tmp_path, capsys):
+    code = main(["bench", "--dataset", str(dataset_root), "--baseline", "copy-reference", "--vae-ceiling",
+                 "--out", str(tmp_path / "x")])  # fmt: skip
+    assert code == 2
+    assert "--vae-ceiling needs --model" in capsys.readouterr().err
+
+
 def test_background_prompts_need_a_model(dataset_root, tmp_path, capsys):
     code = main(["bench", "--dataset", str(dataset_root), "--baseline", "copy-reference",
                  "--background-prompts", "--out", str(tmp_path / "x")])  # fmt: skip

@@ -147,6 +147,28 @@ def test_pose_guider_reaches_the_token_grid(pixel_frames):
     assert out.shape == (2, 24, (pixel_frames - 1) // 4 + 1, 3, 5)
 
 
+def test_pose_modules_for_a_4x_spatial_vae_keep_the_layout_and_reach_its_grid():
+    wan_sized, demo_sized = _tiny(), _tiny(vae_scale_factor_spatial=4)
+    # Same state-dict layout: weights move between the two (e.g. a Wan pose guider as a starting point).
+    demo_sized.load_state_dict(wan_sized.state_dict())
+    base, _ = _inputs(height=4, width=6)
+    g = torch.Generator().manual_seed(5)
+    pose_video = torch.rand(1, 3, 9, 16, 24, generator=g)  # 4x the latent grid, not 8x
+    ref_pose = torch.rand(1, 3, 16, 24, generator=g)
+    assert demo_sized.pose_guider(pose_video).shape[-2:] == (2, 3)  # latent 4x6 / patch 2
+    assert demo_sized.ref_pose_encoder(ref_pose).shape[-2:] == (4, 6)
+    with torch.no_grad():
+        out = demo_sized(**base, pose_video=pose_video, ref_pose=ref_pose).sample
+    assert out.shape == (1, 16, 3, 4, 6)
+    with pytest.raises(ValueError, match=r"8x latent size"):
+        wan_sized(**base, pose_video=pose_video)
+
+
+def test_unsupported_vae_spatial_factor_is_refused():
+    with pytest.raises(ValueError, match="vae_scale_factor_spatial must be one of"):
+        _tiny(vae_scale_factor_spatial=16)
+
+
 def test_pose_guider_is_added_to_the_patch_tokens():
     model = _tiny()
     base, pose = _inputs()

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from diffusers import AutoencoderKLWan
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -58,7 +59,7 @@ def test_tiny_preset_takes_overrides_and_a_pretrained_vae(tmp_path):
     vae = build_demo_vae(seed=1)
     vae.register_to_config(latents_mean=[0.5] * 16, latents_std=[2.0] * 16)
     vae.save_pretrained(tmp_path / "vae")
-    pipe = build_pipeline("tiny", vae=tmp_path / "vae", num_layers=3)
+    pipe = build_pipeline("tiny", vae=tmp_path / "vae", num_layers=3, vae_scale_factor_spatial=4)
     assert pipe.transformer.config.num_layers == 3
     assert list(pipe.vae.config.latents_mean) == [0.5] * 16
     loaded, saved = pipe.vae.state_dict(), vae.state_dict()
@@ -92,9 +93,15 @@ def test_demo_preset_runs_one_step(demo_pipe, make_inputs, run):
 
 
 def test_demo_rejects_a_vae_the_pose_modules_cannot_read(tmp_path):
-    build_demo_vae().save_pretrained(tmp_path / "vae8")
+    build_demo_vae().save_pretrained(tmp_path / "vae4")
     with pytest.raises(AnimatexError, match="out_channels"):
-        build_pipeline("demo", vae=tmp_path / "vae8", out_channels=8, in_channels=28)
+        build_pipeline("demo", vae=tmp_path / "vae4", out_channels=8, in_channels=28)
+    wan_layout = {**DEMO_VAE_CONFIG, "dim_mult": [1, 2, 2, 2], "temperal_downsample": [False, True, True]}
+    AutoencoderKLWan(**{**wan_layout, "scale_factor_spatial": 8}).save_pretrained(tmp_path / "vae8")
+    with pytest.raises(AnimatexError, match="need 4x spatial / 4x temporal compression, got 8x / 4x"):
+        build_pipeline("demo", vae=tmp_path / "vae8")
+    with pytest.raises(AnimatexError, match="need 8x spatial"):
+        build_pipeline("tiny", vae=tmp_path / "vae4")
     with pytest.raises(AnimatexError, match="text_dim"):
         build_pipeline("demo", text_dim=256)
 

@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --model: instead of the caption, generate each case with static, snow/rain/flames and "
         "drifting left/right prompts and check the background follows them (prompts.json/.md)",
     )
+    parser.add_argument(
+        "--vae-ceiling",
+        action="store_true",
+        help="with --model: score its VAE's reconstruction of each ground truth instead of generating (the "
+        "best any model in that latent space can expect)",
+    )
     weights = parser.add_argument_group("feature-network weights (metrics are skipped without them)")
     weights.add_argument("--lpips-weights", type=Path, help="torchvision alexnet (or vgg16) state dict")
     weights.add_argument("--lpips-heads", type=Path, help="LPIPS v0.1 linear heads (alex.pth / vgg.pth)")
@@ -50,7 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from animatex.data.dataset import ClipDataset
-    from animatex.evaluation.bench import baseline, pipeline_generator, run_bench
+    from animatex.errors import AnimatexError
+    from animatex.evaluation.bench import (
+        baseline,
+        pipeline_generator,
+        run_bench,
+        vae_reconstruction_generator,
+    )
     from animatex.evaluation.perceptual import FeatureNetworks
 
     dataset = ClipDataset(args.dataset, split=args.split, subset=args.subset)
@@ -64,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
         args.lpips_net,
         args.device,
     )
-    if args.model is not None:
+    if args.vae_ceiling:
+        if args.model is None:
+            raise AnimatexError("--vae-ceiling needs --model (the pipeline folder whose VAE to score)")
+        generate = vae_reconstruction_generator(args.model, args.device)
+        method = f"VAE reconstruction, {args.model.name}"
+    elif args.model is not None:
         generate = pipeline_generator(args.model, args.steps, args.guidance, args.seed, args.device)
         method = f"model {args.model.name}"
     else:

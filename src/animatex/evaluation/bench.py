@@ -99,6 +99,24 @@ def pipeline_generator(
     return lambda clip, pose: generate(clip, pose, clip.caption)
 
 
+def vae_reconstruction_generator(model: str | Path, device: str = "cpu") -> Generator:
+    """The pipeline's VAE encoding and decoding each ground truth (posterior mode): not a method but the ceiling
+    of one. No model that diffuses in this latent space can be expected to score above it."""
+    import torch
+
+    from animatex.animate import load_pipeline
+
+    pipe = load_pipeline(model, device)
+
+    def generate(clip: Clip, pose: PoseSequence) -> np.ndarray:
+        truth = clip.ground_truth[: len(pose)]
+        frames = torch.from_numpy(truth).float().div(255.0).permute(0, 3, 1, 2)  # (F, 3, H, W)
+        with torch.no_grad():
+            return pipe.decode_latents(pipe.encode_video(frames), output_type="np")[0]
+
+    return generate
+
+
 # ---- one case -----------------------------------------------------------------------------------------
 def conform(frames: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(result, ground truth) as uint8 videos of equal shape.

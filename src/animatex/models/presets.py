@@ -65,8 +65,10 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
         "pose_indicator_blocks": None,
     },
     # Ours: the shipped demo model (~2.2M parameters, 8.8 MB fp32), trained on CPU on 64x64 A2Bench-Synth clips.
-    # Sized for the 60 MB pipeline budget (the frozen MiniLM text encoder takes 45 MB of it) and for well under
-    # a second per training step on 2 cores at 17 frames (80 tokens); see weights/animatex-demo/README.md.
+    # Sized for the 60 MB pipeline budget (the frozen MiniLM text encoder takes 45 MB of it) and for CPU
+    # training. Its VAE compresses space 4x, not Wan's 8x: at 64 px an 8x8 latent cannot hold a character's
+    # limbs (its reconstruction fell below the copy-the-reference baseline); 16x16 gives 320 tokens at 17 frames.
+    # See weights/animatex-demo/README.md.
     "demo": {
         **_WAN_I2V_LAYOUT,
         "num_attention_heads": 4,
@@ -88,6 +90,7 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
         "keypoint_encoder_ffn_dim": 256,
         # The paper's blocks 2..20 of 40 scaled to 4 blocks; the default (2, 2) would feed a single block.
         "pose_indicator_blocks": (1, 2),
+        "vae_scale_factor_spatial": 4,
     },
     # Wan2.1-I2V-14B-720P with the official Animate-X++ pose modules (docs/reference.md sections 2-4).
     "wan2.1-i2v-14b": {

@@ -22,9 +22,11 @@ from diffusers.utils import apply_lora_scale, logging
 
 logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
 
-# Wan VAE compression: 4x in time (4k+1 frames -> k+1 latent frames), 8x in space.
+# Wan VAE compression: 4x in time (4k+1 frames -> k+1 latent frames), 8x in space. A VAE with one spatial
+# downsampling fewer (4x, the demo model's) is supported through the `vae_scale_factor_spatial` config.
 VAE_SCALE_FACTOR_TEMPORAL = 4
 VAE_SCALE_FACTOR_SPATIAL = 8
+SUPPORTED_SPATIAL_FACTORS = (4, 8)
 POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
 
 
@@ -77,15 +79,21 @@ def _reset_parameters(module: nn.Module) -> None:
 class PoseGuider(nn.Module):
     """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
 
-    Four stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
-    second patch embedding whose kernel and stride equal the DiT `patch_size`.
+    Six stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
+    second patch embedding whose kernel and stride equal the DiT `patch_size`. For a 4x-spatial VAE the first
+    downsampling convolution keeps stride 1: the same weights, one halving fewer.
     """
 
     def __init__(
-        self, out_channels: int, hidden_channels: int = 16, patch_size: tuple[int, int, int] = (1, 2, 2)
+        self,
+        out_channels: int,
+        hidden_channels: int = 16,
+        patch_size: tuple[int, int, int] = (1, 2, 2),
+        spatial_factor: int = VAE_SCALE_FACTOR_SPATIAL,
     ):
         super().__init__()
         c = hidden_channels
+        first_down = (1, 2, 2) if spatial_factor == 8 else 1
         self.convs = nn.Sequential(
             nn.Conv3d(3, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
@@ -93,7 +101,7 @@ class PoseGuider(nn.Module):
             nn.SiLU(),
             nn.Conv3d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=(1, 2, 2), padding=1),
+            nn.Conv3d(c, c, kernel_size=3, stride=first_down, padding=1),
             nn.SiLU(),
             nn.Conv3d(c, c, kernel_size=3, stride=2, padding=1),
             nn.SiLU(),
@@ -106,7 +114,7 @@ class PoseGuider(nn.Module):
         _reset_parameters(self)
 
     def forward(self, pose_video: torch.Tensor) -> torch.Tensor:
-        """(B, 3, 4k+1, H, W) in [0, 1] -> (B, out_channels, (k+1) / p_t, H / 8 / p_h, W / 8 / p_w)."""
+        """(B, 3, 4k+1, H, W) in [0, 1] -> (B, out_channels, (k+1) / p_t, H / s / p_h, W / s / p_w), s = 8 or 4."""
         pose_video = pad_first_frame(pose_video, dim=2)  # (B, 3, 4k+4, H, W)
         return self.convs(pose_video)
 
@@ -114,12 +122,14 @@ class PoseGuider(nn.Module):
 class RefPoseEncoder(nn.Module):
     """Pose image of the reference character -> features added to the image-condition channels `y`.
 
-    Six convs (three at stride 1, three at stride 2), as the official `randomref_embedding_pose`.
+    Six convs (three at stride 1, three at stride 2), as the official `randomref_embedding_pose`; for a
+    4x-spatial VAE the first of the stride-2 convs keeps stride 1.
     """
 
-    def __init__(self, out_channels: int, hidden_channels: int = 16):
+    def __init__(self, out_channels: int, hidden_channels: int = 16, spatial_factor: int = VAE_SCALE_FACTOR_SPATIAL):
         super().__init__()
         c = hidden_channels
+        first_down = 2 if spatial_factor == 8 else 1
         self.convs = nn.Sequential(
             nn.Conv2d(3, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
@@ -127,7 +137,7 @@ class RefPoseEncoder(nn.Module):
             nn.SiLU(),
             nn.Conv2d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
-            nn.Conv2d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.Conv2d(c, c, kernel_size=3, stride=first_down, padding=1),
             nn.SiLU(),
             nn.Conv2d(c, c, kernel_size=3, stride=2, padding=1),
             nn.SiLU(),
@@ -138,7 +148,7 @@ class RefPoseEncoder(nn.Module):
         _reset_parameters(self)
 
     def forward(self, ref_pose: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> (B, out_channels, H / 8, W / 8)."""
+        """(B, 3, H, W) in [0, 1] -> (B, out_channels, H / s, W / s), s = 8 or 4."""
         return self.convs(ref_pose)
 
 
@@ -378,6 +388,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             the IPI. None = (2, num_layers // 2), clamped to the existing blocks.
         keypoint_encoder_dropout (`float`): dropout inside the keypoint encoder (0.1 as in the official code).
         num_keypoints (`int`): body keypoints per frame in `pose_keypoints` (18, OpenPose order).
+        vae_scale_factor_spatial (`int`): spatial compression of the VAE the pose modules are built for: 8
+            (Wan2.1) or 4 (one downsampling fewer, the demo model's); the state-dict layout is the same.
     """
 
     _skip_layerwise_casting_patterns = [
@@ -426,7 +438,12 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         pose_indicator_blocks: tuple[int, int] | None = None,
         keypoint_encoder_dropout: float = 0.1,
         num_keypoints: int = 18,
+        vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
     ) -> None:
+        if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
+            raise ValueError(
+                f"vae_scale_factor_spatial must be one of {SUPPORTED_SPATIAL_FACTORS}, got {vae_scale_factor_spatial}"
+            )
         super().__init__(
             patch_size=patch_size,
             num_attention_heads=num_attention_heads,
@@ -453,7 +470,9 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         self.ref_pose_encoder = None
         self.pose_indicator = None
         if use_pose_guider:
-            self.pose_guider = PoseGuider(inner_dim, pose_guider_channels, tuple(patch_size))
+            self.pose_guider = PoseGuider(
+                inner_dim, pose_guider_channels, tuple(patch_size), vae_scale_factor_spatial
+            )
         if use_ref_pose_encoder:
             if condition_channels <= 0:
                 raise ValueError(
@@ -461,7 +480,9 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                     f"in_channels={in_channels}, out_channels={out_channels}; use an I2V config or set "
                     "use_ref_pose_encoder=False."
                 )
-            self.ref_pose_encoder = RefPoseEncoder(condition_channels, pose_guider_channels)
+            self.ref_pose_encoder = RefPoseEncoder(
+                condition_channels, pose_guider_channels, vae_scale_factor_spatial
+            )
         if use_pose_indicator:
             if patch_size[0] != 1:
                 raise ValueError(
@@ -551,7 +572,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
     ) -> None:
         batch_size, _, num_frames, height, width = hidden_states.shape
         pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
-        pixel_h, pixel_w = height * VAE_SCALE_FACTOR_SPATIAL, width * VAE_SCALE_FACTOR_SPATIAL
+        factor = self.config.vae_scale_factor_spatial
+        pixel_h, pixel_w = height * factor, width * factor
         grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
 
         for name, value, module in (
@@ -570,12 +592,12 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         ):
             raise ValueError(
                 f"pose_video has shape {tuple(pose_video.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_frames, pixel_h, pixel_w)} (B, RGB, 4k+1 frames, 8x latent size)."
+                f"{(batch_size, 3, pixel_frames, pixel_h, pixel_w)} (B, RGB, 4k+1 frames, {factor}x latent size)."
             )
         if ref_pose is not None and tuple(ref_pose.shape) != (batch_size, 3, pixel_h, pixel_w):
             raise ValueError(
                 f"ref_pose has shape {tuple(ref_pose.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_h, pixel_w)} (B, RGB, 8x latent size)."
+                f"{(batch_size, 3, pixel_h, pixel_w)} (B, RGB, {factor}x latent size)."
             )
         if (motion_embeds is None) != (pose_keypoints is None):
             raise ValueError(

@@ -28,15 +28,17 @@ from animatex.models.presets import build_transformer
 from animatex.pipelines.pipeline_animatex import AnimateXPipeline
 from animatex.pipelines.tiny import build_tiny_pipeline, minilm_tokenizer_path
 
-# Ours: ~0.83M parameters (3.3 MB fp32). Wan's layout (z 16, 8x spatial, 4x temporal, causal first frame) with far
-# fewer channels: the synthetic frames are flat-shaded shapes, and the whole demo pipeline must fit in 60 MB.
+# Ours: ~0.66M parameters (2.6 MB fp32). Wan's layout (z 16, 4x temporal, causal first frame) with far fewer
+# channels and one spatial downsampling fewer (4x, not 8x): at 64 px an 8x8 latent grid cannot hold the limbs
+# (weights/animatex-demo/README.md), and the whole demo pipeline must fit in 60 MB.
 DEMO_VAE_CONFIG: dict[str, Any] = {
     "base_dim": 16,
     "z_dim": 16,
-    "dim_mult": [1, 2, 2, 2],
+    "dim_mult": [1, 2, 2],
     "num_res_blocks": 1,
     "attn_scales": [],
-    "temperal_downsample": [False, True, True],
+    "temperal_downsample": [True, True],
+    "scale_factor_spatial": 4,
 }
 
 # Ours: the demo CLIP reads 64 px pictures in 8 px patches (64 tokens + CLS); width and projection come from the
@@ -81,23 +83,26 @@ def load_minilm_text_encoder() -> BertModel:
     return model.eval()
 
 
-def _check_vae(vae: AutoencoderKLWan, transformer_out_channels: int) -> None:
-    """The pose guider and ref-pose encoder are built for Wan's 8x spatial / 4x temporal latents."""
+def _check_vae(vae: AutoencoderKLWan, transformer_config: Any) -> None:
+    """The VAE must give the latents the transformer and its pose modules were built for."""
     config = vae.config
-    if config.z_dim != transformer_out_channels:
+    if config.z_dim != transformer_config.out_channels:
         raise AnimatexError(
-            f"vae: z_dim {config.z_dim} does not match the transformer's out_channels {transformer_out_channels}"
+            f"vae: z_dim {config.z_dim} does not match the transformer's out_channels {transformer_config.out_channels}"
         )
-    if (config.scale_factor_spatial, config.scale_factor_temporal) != (8, 4):
+    wanted = (transformer_config.vae_scale_factor_spatial, 4)
+    if (config.scale_factor_spatial, config.scale_factor_temporal) != wanted:
         raise AnimatexError(
-            "vae: the pose modules need 8x spatial / 4x temporal compression, got "
-            f"{config.scale_factor_spatial}x / {config.scale_factor_temporal}x"
+            f"vae: the transformer's pose modules need {wanted[0]}x spatial / {wanted[1]}x temporal compression, "
+            f"got {config.scale_factor_spatial}x / {config.scale_factor_temporal}x"
         )
 
 
 def _tiny(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> AnimateXPipeline:
     components = {"vae": load_vae(vae)} if vae is not None else {}
-    return build_tiny_pipeline(seed, randomize_zero_init=False, **components, **transformer_overrides)
+    pipe = build_tiny_pipeline(seed, randomize_zero_init=False, **components, **transformer_overrides)
+    _check_vae(pipe.vae, pipe.transformer.config)
+    return pipe
 
 
 def _demo(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> AnimateXPipeline:
@@ -109,7 +114,7 @@ def _demo(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> An
             f"the demo text encoder (all-MiniLM-L6-v2) gives 384-d states, not text_dim={config.text_dim}"
         )
     vae_model = load_vae(vae) if vae is not None else build_demo_vae(seed + 1)
-    _check_vae(vae_model, config.out_channels)
+    _check_vae(vae_model, config)
 
     torch.manual_seed(seed + 2)
     image_encoder = CLIPVisionModelWithProjection(
