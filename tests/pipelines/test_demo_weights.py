@@ -51,6 +51,6 @@ def test_demo_model_animates_a_held_out_case(pipe, tmp_path):
     frames = result.frames
     assert frames.shape == (17, 64, 64, 3)
     score = psnr_star(frames.astype(np.float64) / 255, clip.target.astype(np.float64) / 255)
-    # Measured 2026-11-24: 16.9 dB; the same pipeline with a randomly initialised transformer and CLIP (and the
-    # trained VAE) gives 9.3 dB.
-    assert score > 14.0
+    # Measured 2026-11-24 (the 4x-VAE model): 18.9 dB; the same pipeline with a randomly initialised transformer
+    # and CLIP (and the trained VAE) gives 9.3 dB; the earlier 8x-VAE model gave 16.9 dB.
+    assert score > 16.5

@@ -159,3 +159,22 @@ def test_init_continues_from_a_pretrained_vae(trained, vae_data, tmp_path):
     continued = train_vae(args, progress=False)
     for name, value in result.vae.state_dict().items():
         torch.testing.assert_close(continued.vae.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_video_chunks_default_to_the_whole_clip(vae_data, tmp_path, monkeypatch):
+    import animatex.training.vae as vae_module
+
+    lengths = []
+    real = vae_module.sample_batch
+
+    def spy(videos, rng, batch, frames, crop=None):
+        lengths.append(frames)
+        return real(videos, rng, batch, frames, crop)
+
+    monkeypatch.setattr(vae_module, "sample_batch", spy)
+    args = VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=2, size=16, video_every=1, video_batch=1,
+                        eval_clips=0)  # fmt: skip
+    train_vae(args, progress=False)
+    assert lengths == [5, 5]  # the fixture's clips have 5 frames
+    with pytest.raises(AnimatexError, match="4k\\+1"):
+        train_vae(VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=1, size=16, chunk_frames=7))

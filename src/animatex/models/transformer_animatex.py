@@ -76,6 +76,18 @@ def _reset_parameters(module: nn.Module) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
+class ChannelsLastConv3d(nn.Conv3d):
+    """Conv3d computed in channels-last layout: 2x faster on CPU (3x under bf16, oneDNN) for the pose guider's
+    full-resolution convs, its hot spot in training (benchmarks/bench_pose_guider.py). Parameters, gradients
+    and state-dict keys stay those of `nn.Conv3d`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layout = torch.channels_last_3d
+        return self._conv_forward(
+            x.contiguous(memory_format=layout), self.weight.contiguous(memory_format=layout), self.bias
+        )
+
+
 class PoseGuider(nn.Module):
     """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
 
@@ -95,17 +107,17 @@ class PoseGuider(nn.Module):
         c = hidden_channels
         first_down = (1, 2, 2) if spatial_factor == 8 else 1
         self.convs = nn.Sequential(
-            nn.Conv3d(3, c, kernel_size=3, stride=1, padding=1),
+            ChannelsLastConv3d(3, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=1, padding=1),
+            ChannelsLastConv3d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=1, padding=1),
+            ChannelsLastConv3d(c, c, kernel_size=3, stride=1, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=first_down, padding=1),
+            ChannelsLastConv3d(c, c, kernel_size=3, stride=first_down, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=2, padding=1),
+            ChannelsLastConv3d(c, c, kernel_size=3, stride=2, padding=1),
             nn.SiLU(),
-            nn.Conv3d(c, c, kernel_size=3, stride=2, padding=1),
+            ChannelsLastConv3d(c, c, kernel_size=3, stride=2, padding=1),
             nn.SiLU(),
             nn.Conv3d(c, out_channels, kernel_size=tuple(patch_size), stride=tuple(patch_size)),
         )

@@ -2,7 +2,7 @@
 
 The demo DiT diffuses in the latent space of this VAE, so it is trained first and then frozen. Each step
 reconstructs either a batch of single frames (the causal Wan encoder codes a clip's first frame alone) or a
-batch of video chunks (1 + 4k frames, k >= 2, which exercise the temporal path and its causal cache), with L1 + a small KL + an L1 on
+batch of video chunks (1 + 4k frames, by default whole clips: the temporal path and its causal cache), with L1 + a small KL + an L1 on
 image gradients (our choice: it keeps the thin limbs of the synthetic characters sharp). After training, the
 per-channel mean/std of the encoder's latents on training clips go into `latents_mean` / `latents_std`, which
 the pipeline uses to normalise latents, so the diffusion model sees roughly unit-variance inputs.
@@ -45,10 +45,11 @@ class VAETrainArgs:
     warmup: int = 50
     image_batch: int = 8  # single frames per image step
     video_batch: int = 2  # chunks per video step
-    # 1 + 4k frames: one causal first frame plus k 4-frame groups. At least 9: the third chunk is the first
-    # whose causal cache comes from a full 4-frame chunk, the state every later chunk of a long video sees;
-    # a VAE trained on 5-frame chunks only reconstructs frames 6+ of a 17-frame clip at ~11 dB.
-    chunk_frames: int = 9
+    # 1 + 4k frames: one causal first frame plus k 4-frame groups; None = the whole training clip. The small
+    # VAE decodes well only as many chunks as it trained on (its causal cache drifts after that): trained on
+    # 5-frame chunks it gave frames 6-17 of a 17-frame clip at ~11 dB, on 9-frame chunks frames 10-17 at 16-19
+    # dB (frames 1-9 at 27 dB), on 17-frame chunks all 17 frames at 27 dB. Train on the length you decode.
+    chunk_frames: int | None = None
     # Train on random crop x crop windows (a multiple of 8; None: whole frames). The VAE is convolutional, so
     # crops teach the same local code at a fraction of the cost per sample: a 32 px crop is 4x cheaper.
     crop: int | None = None
@@ -56,7 +57,7 @@ class VAETrainArgs:
     kl_weight: float = 1e-6
     grad_weight: float = 0.5
     # "mode" decodes the posterior mean: a plain autoencoder, which learns far faster than decoding samples
-    # whose initial std of 1 drowns the 8x8 latents; the pipeline and trainer only ever use the mode.
+    # whose initial std of 1 drowns the small latents; the pipeline and trainer only ever use the mode.
     posterior: str = "sample"
     eval_clips: int = 16
     eval_data: str | None = None  # held-out dataset root; default: the test subset of --data
@@ -244,10 +245,11 @@ def train_vae(
         raise AnimatexError(f"--size must be a multiple of 8 (the VAE's spatial factor), got {args.size}")
     if args.crop is not None and (args.crop % 8 or not 8 <= args.crop <= args.size):
         raise AnimatexError(f"--crop must be a multiple of 8 between 8 and --size {args.size}, got {args.crop}")
-    if (args.chunk_frames - 1) % 4:
+    if args.chunk_frames is not None and (args.chunk_frames < 1 or (args.chunk_frames - 1) % 4):
         raise AnimatexError(f"--chunk-frames must be 4k+1 for the Wan VAE, got {args.chunk_frames}")
     out = Path(args.out)
     videos = load_videos(args.data, args.size, subset="train")
+    chunk_frames = args.chunk_frames or (videos.shape[1] - 1) // 4 * 4 + 1
     rng = np.random.default_rng(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     if vae is None:
@@ -263,7 +265,7 @@ def train_vae(
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(args, step)
         if args.video_every > 0 and step % args.video_every == args.video_every - 1:
-            pixels = sample_batch(videos, rng, args.video_batch, args.chunk_frames, args.crop)
+            pixels = sample_batch(videos, rng, args.video_batch, chunk_frames, args.crop)
         else:
             pixels = sample_batch(videos, rng, args.image_batch, 1, args.crop)
         loss, parts = vae_loss(
@@ -332,7 +334,12 @@ def parse_args(argv: list[str] | None = None) -> VAETrainArgs:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--image-batch", type=int, default=defaults.image_batch)
     parser.add_argument("--video-batch", type=int, default=defaults.video_batch)
-    parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames)
+    parser.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=defaults.chunk_frames,
+        help="frames per video chunk, 4k+1 (default: the whole clip; the VAE decodes well only that many)",
+    )
     parser.add_argument(
         "--crop", type=int, default=None, help="train on random CROP x CROP windows (multiple of 8)"
     )
