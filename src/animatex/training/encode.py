@@ -110,7 +110,10 @@ def _encode_example(
     poses = pipe.prepare_pose_conditions(
         pose_video=_frames(example.pose_video, device),
         ref_pose=_frames(example.ref_pose[None], device)[0],
-        pose_keypoints=torch.from_numpy(example.keypoints).to(device),
+        # Only a transformer with an IPI reads keypoints (passing them otherwise warns on every clip).
+        pose_keypoints=torch.from_numpy(example.keypoints).to(device)
+        if transformer.config.use_pose_indicator
+        else None,
         height=height,
         width=width,
         batch_size=1,
