@@ -226,8 +226,8 @@ def animate(
     align: str = "bones",
     size: tuple[int, int] | None = None,
     num_frames: int | None = None,
-    num_inference_steps: int = 50,
-    guidance_scale: float = 3.0,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
@@ -244,7 +244,7 @@ def animate(
         align: Retarget the driving poses onto `reference_pose`: "none", "global" or "bones".
         size: Output (width, height); default the reference's size. Rounded down to the pipeline's multiples.
         num_frames: Frames to generate (default all), rounded down to 4k+1.
-        num_inference_steps / guidance_scale / seed: Sampler settings.
+        num_inference_steps / guidance_scale / seed: Sampler settings; None takes the pipeline's defaults.
         task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
         progress: Show the pipeline's progress bar.
     """
@@ -255,7 +255,7 @@ def animate(
     # 1. Check inputs
     if task not in TASKS:
         raise AnimatexError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if num_inference_steps < 1:
+    if num_inference_steps is not None and num_inference_steps < 1:
         raise AnimatexError(f"--steps must be a positive integer, got {num_inference_steps}")
     reference = np.asarray(reference)
     if reference.dtype != np.uint8 or reference.ndim != 3 or reference.shape[2] != 3:

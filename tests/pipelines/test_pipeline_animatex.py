@@ -248,6 +248,37 @@ def test_save_load_round_trip(pipe, make_inputs, run, tmp_path):
     np.testing.assert_allclose(run(mmapped, **inputs), before, atol=1e-5)
 
 
+def test_saved_sampler_defaults_apply_when_a_call_names_none(make_inputs, tmp_path):
+    """A shipped model carries the steps and CFG it was measured with; a call's own values still win."""
+    pipe = build_tiny_pipeline(seed=0)  # not the shared fixture: this test changes the config
+    assert (pipe.config.default_num_inference_steps, pipe.config.default_guidance_scale) == (50, 3.0)
+    pipe.register_to_config(default_num_inference_steps=3, default_guidance_scale=1.0)
+    pipe.save_pretrained(tmp_path)
+    loaded = AnimateXPipeline.from_pretrained(tmp_path, disable_mmap=True)
+    loaded.set_progress_bar_config(disable=True)
+    steps = []
+
+    def count(pipeline, step, timestep, tensors):
+        steps.append(step)
+        return {}
+
+    inputs = make_inputs(5, 16, 16)
+    own = loaded(**inputs, generator=torch.Generator().manual_seed(0), callback_on_step_end=count).frames
+    assert len(steps) == 3 and loaded.guidance_scale == 1.0
+    explicit = loaded(
+        **inputs, num_inference_steps=3, guidance_scale=1.0, generator=torch.Generator().manual_seed(0)
+    ).frames
+    np.testing.assert_array_equal(own, explicit)
+    steps.clear()
+    loaded(**inputs, num_inference_steps=2, guidance_scale=3.0, callback_on_step_end=count)
+    assert len(steps) == 2 and loaded.guidance_scale == 3.0
+
+
+def test_invalid_sampler_default_is_refused(pipe):
+    with pytest.raises(ValueError, match="default_num_inference_steps"):
+        AnimateXPipeline(**pipe.components, default_num_inference_steps=0)
+
+
 # ---- pose features computed once per call -------------------------------------------------------------------
 def test_pose_modules_run_once_per_call_with_identical_output(pipe, make_inputs, run):
     from animatex.pipelines import pose_cache

@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(the reference's bone lengths; default)")  # fmt: skip
     parser.add_argument("--model", type=Path,
                         help="AnimateXPipeline folder (default: the demo model in weights/animatex-demo)")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     parser.add_argument(
-        "--guidance", type=float, default=3.0, help="CFG scale; <= 1 turns CFG off (default 3)"
+        "--steps", type=int, help="denoising steps (default: the model's own; the demo model's is 20)"
+    )
+    parser.add_argument(
+        "--guidance", type=float, help="CFG scale; <= 1 turns CFG off (default: the model's own; demo 1)"
     )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--frames", type=int, help="frames to generate (default all; rounded down to 4k+1)")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     for name, path in (("--reference", args.reference), ("--driving", args.driving)):
         if not path.exists():
             raise AnimatexError(f"{name} {path} not found")
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
     if args.frames is not None and args.frames < 1:
         raise AnimatexError(f"--frames must be a positive integer, got {args.frames}")

@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--i3d-weights", type=Path, help="pytorch-i3d rgb_imagenet.pt / i3d_pretrained_400.pt"
     )
     model = parser.add_argument_group("generation with --model")
-    model.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    model.add_argument("--guidance", type=float, default=3.0, help="CFG scale (default 3.0)")
+    model.add_argument("--steps", type=int, help="denoising steps (default: the model's own, see docs/cli.md)")
+    model.add_argument("--guidance", type=float, help="CFG scale (default: the model's own)")
     model.add_argument("--seed", type=int, default=0, help="noise seed, the same for every case")
     model.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

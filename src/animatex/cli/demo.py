@@ -12,9 +12,6 @@ if TYPE_CHECKING:
 
 # The case: clip 0 of the anthro/test subset for this seed (an orange cartoon cat bowing, waves behind it).
 DEMO_SEED = 0
-TRAINED_STEPS = 20
-# CFG 3 measured worse than none for the demo model (weights/animatex-demo/README.md): fg PSNR 15.2 vs 16.4 dB.
-TRAINED_GUIDANCE = 1.0
 # More steps cannot make random weights better; this keeps `make demo` well under a minute on 2 cores.
 UNTRAINED_STEPS = 4
 UNTRAINED_NOTICE = """\
@@ -39,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="AnimateXPipeline folder (default: weights/animatex-demo, else a tiny untrained one)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default outputs)")
     parser.add_argument("--steps", type=int,
-                        help=f"denoising steps (default {TRAINED_STEPS}; {UNTRAINED_STEPS} for the untrained fallback)")  # fmt: skip
+                        help=f"denoising steps (default: the model's own; {UNTRAINED_STEPS} for the untrained fallback)")  # fmt: skip
     # The demo model was trained on 64x64, 17-frame clips (weights/animatex-demo/README.md).
     parser.add_argument("--frames", type=int, default=17, help="frames of the case (default 17)")
     parser.add_argument(
@@ -75,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
     pipe, trained = resolve_pipeline(args.model, args.device)
-    steps = args.steps or (TRAINED_STEPS if trained else UNTRAINED_STEPS)
+    # A trained model samples with the settings saved in its model_index.json (the demo model: 20 steps, no CFG).
+    steps = args.steps or (None if trained else UNTRAINED_STEPS)
     (folder,) = generate(
         args.out / "demo_case", "anthro", 1, DEMO_SEED, "test", args.size, args.frames, overwrite=True
     )
@@ -96,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
         animation = animate(
             pipe, clip.reference, clip.poses, driving=clip.driving, reference_pose=clip.reference_pose,
             prompt=clip.caption, align="bones", num_inference_steps=steps, seed=args.seed,
-            guidance_scale=TRAINED_GUIDANCE if trained else 3.0,
         )  # fmt: skip
     video = write_video(args.out / "demo.mp4", animation.frames, animation.fps)
     grid = write_video(args.out / "demo_grid.mp4", animation_grid(animation), animation.fps)

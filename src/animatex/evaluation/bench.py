@@ -53,13 +53,14 @@ def baseline(name: str) -> Generator:
 
 def prompted_pipeline_generator(
     model: str | Path,
-    num_inference_steps: int = 50,
-    guidance_scale: float = 3.0,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "cpu",
 ) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
     """`AnimateXPipeline.from_pretrained(model)` as `(clip, aligned pose, prompt) -> frames`: the pose drawn
-    as the pose video, the driving video for the IPI, one fixed seed for every case."""
+    as the pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidance left
+    None take the model's own defaults (its model_index.json)."""
     import torch
 
     from animatex.animate import load_pipeline
@@ -89,8 +90,8 @@ def prompted_pipeline_generator(
 
 def pipeline_generator(
     model: str | Path,
-    num_inference_steps: int = 50,
-    guidance_scale: float = 3.0,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "cpu",
 ) -> Generator:

@@ -93,6 +93,8 @@ class AnimateXPipeline(DiffusionPipeline):
             hidden states) and, without a `motion_encoder`, the per-frame projected `image_embeds` for the IPI.
         motion_encoder: Optional separate image encoder for the IPI (official: OpenCLIP ViT-H/14 pooled tokens).
         motion_processor: Image processor of `motion_encoder`; `image_processor` when absent.
+        default_num_inference_steps / default_guidance_scale: The sampler settings a call uses when it names
+            none (saved in model_index.json, so a shipped model carries the settings it was measured with).
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
@@ -117,8 +119,20 @@ class AnimateXPipeline(DiffusionPipeline):
         image_encoder: CLIPVisionModelWithProjection | None = None,
         motion_encoder: PreTrainedModel | None = None,
         motion_processor: BaseImageProcessor | None = None,
+        default_num_inference_steps: int = 50,
+        default_guidance_scale: float = 3.0,
     ):
         super().__init__()
+        if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
+            raise ValueError(
+                f"`default_num_inference_steps` must be a positive integer, got {default_num_inference_steps!r}"
+            )
+        # The sampler settings the model was tuned for, kept in model_index.json: a small model trained without
+        # text/pose dropout to spare may sample best with CFG off and few steps, a large one with CFG on.
+        self.register_to_config(
+            default_num_inference_steps=default_num_inference_steps,
+            default_guidance_scale=float(default_guidance_scale),
+        )
         self.register_modules(
             tokenizer=tokenizer,
             text_encoder=text_encoder,
@@ -573,8 +587,8 @@ class AnimateXPipeline(DiffusionPipeline):
         height: int | None = None,
         width: int | None = None,
         num_frames: int | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 3.0,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "np",
         return_dict: bool = True,
@@ -597,8 +611,9 @@ class AnimateXPipeline(DiffusionPipeline):
             height / width: Output size; default the reference's size. Rounded down to multiples of
                 `size_multiple` (16 for Wan) with a warning.
             num_frames: Default the length of `pose_video`; at most that. Rounded down to 4k+1 with a warning.
-            num_inference_steps: Denoising steps.
+            num_inference_steps: Denoising steps; default `config.default_num_inference_steps`.
             guidance_scale: CFG scale; the negative branch drops only the driving-pose tokens. <= 1 disables it.
+                Default `config.default_guidance_scale`.
             generator: Seeds the initial noise.
             output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
             callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
@@ -607,6 +622,10 @@ class AnimateXPipeline(DiffusionPipeline):
             ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
             latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
         """
+        if num_inference_steps is None:
+            num_inference_steps = self.config.default_num_inference_steps
+        if guidance_scale is None:
+            guidance_scale = self.config.default_guidance_scale
         self._guidance_scale = guidance_scale
         self._current_timestep = None
         self._interrupt = False

@@ -44,6 +44,10 @@ class ModelConfig:
     preset: str = "tiny"
     overrides: dict[str, Any] = field(default_factory=dict)  # transformer config overrides for the preset
     vae: str | None = None  # a pretrained AutoencoderKLWan folder replacing the preset's random VAE
+    # The sampler settings the exported pipeline uses when a call names none (its model_index.json);
+    # None keeps the starting pipeline's (50 steps, CFG 3 for a preset).
+    default_num_inference_steps: int | None = None
+    default_guidance_scale: float | None = None
 
 
 @dataclass
@@ -217,6 +221,9 @@ def validate(config: Config) -> None:
         )
     if config.model.vae is not None and config.model.pipeline is not None:
         raise AnimatexError("model.vae: only with model.preset; a model.pipeline folder brings its own VAE")
+    steps = config.model.default_num_inference_steps
+    if steps is not None and steps < 1:
+        raise AnimatexError(f"model.default_num_inference_steps: must be >= 1, got {steps}")
     for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
         if getattr(data, key) < 1:
             raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")

@@ -80,13 +80,20 @@ def _build_pipeline(config: Config):
         path = Path(config.model.pipeline)
         if not (path / "model_index.json").is_file():
             raise AnimatexError(f"model.pipeline: {path} is not a pipeline folder (no model_index.json)")
-        return AnimateXPipeline.from_pretrained(path)
-    try:
-        return build_pipeline(
-            config.model.preset, seed=config.train.seed, vae=config.model.vae, **config.model.overrides
-        )
-    except (ValueError, TypeError) as error:
-        raise AnimatexError(f"model.overrides: {error}") from None
+        pipe = AnimateXPipeline.from_pretrained(path)
+    else:
+        try:
+            pipe = build_pipeline(
+                config.model.preset, seed=config.train.seed, vae=config.model.vae, **config.model.overrides
+            )
+        except (ValueError, TypeError) as error:
+            raise AnimatexError(f"model.overrides: {error}") from None
+    defaults = {
+        "default_num_inference_steps": config.model.default_num_inference_steps,
+        "default_guidance_scale": config.model.default_guidance_scale,
+    }
+    pipe.register_to_config(**{key: value for key, value in defaults.items() if value is not None})
+    return pipe
 
 
 def _trainable_modules(pipe) -> dict[str, torch.nn.Module]:
