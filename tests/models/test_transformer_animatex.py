@@ -405,6 +405,79 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         torch.testing.assert_close(checkpointed[name], grad, atol=1e-6, rtol=1e-5, msg=name)
 
 
+# Text padding mask ------------------------------------------------------------------------------------------
+
+
+def _pad_prompt(embeds: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero rows past the prompt, as the pipeline writes them."""
+    return torch.nn.functional.pad(embeds, (0, 0, 0, length - embeds.shape[1]))
+
+
+def test_masked_text_padding_equals_attending_to_the_real_tokens_only():
+    # Without an image branch the text may have any length, so "no padding at all" is the exact reference.
+    no_image = {"image_dim": None, "added_kv_proj_dim": None}
+    masked, plain = _tiny(mask_text_padding=True, **no_image), _tiny(**no_image)
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in masked.state_dict().items())
+    base, pose = _inputs(batch=2)
+    del base["encoder_hidden_states_image"], base["encoder_hidden_states"]
+    g = torch.Generator().manual_seed(5)
+    prompts = [torch.randn(1, n, 32, generator=g) for n in (7, 3)]  # two lengths in one batch
+    padded = torch.cat([_pad_prompt(p, 40) for p in prompts])
+    inputs = {**base, **pose}
+    with torch.no_grad():
+        got = masked(**inputs, encoder_hidden_states=padded).sample
+        for index, prompt in enumerate(prompts):
+            single = {k: v[index : index + 1] for k, v in inputs.items()}
+            want = plain(**single, encoder_hidden_states=prompt).sample
+            torch.testing.assert_close(got[index : index + 1], want, atol=1e-5, rtol=1e-5)
+        diluted = plain(**inputs, encoder_hidden_states=padded).sample
+    assert (diluted - got).abs().max() > 1e-3  # Wan's way: the padding changes the result
+
+
+def test_text_padding_mask_keeps_real_tokens_and_the_first():
+    from animatex.models.transformer_animatex import text_padding_mask
+
+    embeds = torch.zeros(2, 4, 3)
+    embeds[0, :2] = 1.0
+    embeds[0, 1, 0] = 0.0  # a real token with some zero features is still real
+    mask = text_padding_mask(embeds)
+    assert mask.shape == (2, 1, 1, 4)
+    assert mask[0, 0, 0].tolist() == [True, True, False, False]
+    assert mask[1, 0, 0].tolist() == [True, False, False, False]  # an all-zero prompt still attends somewhere
+
+
+def test_masked_model_round_trips_and_checkpoints_with_512_padded_text(tmp_path):
+    model = _tiny(mask_text_padding=True)
+    base, pose = _inputs()
+    base["encoder_hidden_states"] = _pad_prompt(base["encoder_hidden_states"], 512)  # the I2V layout
+    model.save_pretrained(tmp_path)
+    loaded = AnimateXTransformer3DModel.from_pretrained(tmp_path, disable_mmap=True).eval()
+    assert all(type(b.attn2.processor).__name__ == "TextPaddingMaskedAttnProcessor" for b in loaded.blocks)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**base, **pose).sample, model(**base, **pose).sample)
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        model(**base, **pose).sample.square().mean().backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    reference = gradients()
+    model.enable_gradient_checkpointing()
+    checkpointed = gradients()
+    for name, grad in reference.items():
+        torch.testing.assert_close(checkpointed[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_masked_model_refuses_a_replaced_attention_processor():
+    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
+
+    model = _tiny(mask_text_padding=True)
+    model.blocks[1].attn2.set_processor(WanAttnProcessor())
+    base, pose = _inputs()
+    with pytest.raises(ValueError, match="block 1 has WanAttnProcessor"):
+        model(**base, **pose)
+
+
 def test_bfloat16_model_accepts_float32_pose_inputs():
     model = _tiny().to(torch.bfloat16)
     base, pose = _inputs()

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
-from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+from diffusers.models.transformers.transformer_wan import WanAttnProcessor, WanTransformer3DModel
 from diffusers.utils import apply_lora_scale, logging
 
 logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
@@ -74,6 +74,37 @@ def _reset_parameters(module: nn.Module) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Explicit pose path
 # ---------------------------------------------------------------------------------------------------------
+
+
+class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
+    """Wan's attention processor with the text padding masked out of the text cross-attention.
+
+    Wan pads every prompt to 512 tokens with zeros and attends to all of them: the ~490 identical padding keys
+    dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The
+    transformer sets `text_mask` (B, 1, 1, text tokens), True for real tokens, before running each block.
+    """
+
+    text_mask: torch.Tensor | None = None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        if encoder_hidden_states is not None and self.text_mask is not None:
+            attention_mask = self.text_mask
+        return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+
+
+def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+    """(B, S, D) text embeddings -> (B, 1, 1, S) bool, False for padding: the all-zero rows the pipeline writes
+    past each prompt's last token. The first token always counts, so an all-zero prompt still attends."""
+    keep = encoder_hidden_states.abs().amax(dim=-1) > 0
+    keep[:, 0] = True
+    return keep[:, None, None, :]
+
+
+def _run_block(block: nn.Module, text_mask: torch.Tensor | None, *inputs: Any) -> torch.Tensor:
+    """One transformer block with its text mask set first (again when gradient checkpointing recomputes it)."""
+    if text_mask is not None:
+        block.attn2.processor.text_mask = text_mask
+    return block(*inputs)
 
 
 class ChannelsLastConv3d(nn.Conv3d):
@@ -138,7 +169,9 @@ class RefPoseEncoder(nn.Module):
     4x-spatial VAE the first of the stride-2 convs keeps stride 1.
     """
 
-    def __init__(self, out_channels: int, hidden_channels: int = 16, spatial_factor: int = VAE_SCALE_FACTOR_SPATIAL):
+    def __init__(
+        self, out_channels: int, hidden_channels: int = 16, spatial_factor: int = VAE_SCALE_FACTOR_SPATIAL
+    ):
         super().__init__()
         c = hidden_channels
         first_down = 2 if spatial_factor == 8 else 1
@@ -402,6 +435,9 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         num_keypoints (`int`): body keypoints per frame in `pose_keypoints` (18, OpenPose order).
         vae_scale_factor_spatial (`int`): spatial compression of the VAE the pose modules are built for: 8
             (Wan2.1) or 4 (one downsampling fewer, the demo model's); the state-dict layout is the same.
+        mask_text_padding (`bool`): keep the zero padding of the text embeddings out of the text
+            cross-attention (`TextPaddingMaskedAttnProcessor`). False (Wan2.1's behaviour) for Wan weights, which
+            were trained attending to it; for small models trained from scratch.
     """
 
     _skip_layerwise_casting_patterns = [
@@ -451,6 +487,7 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         keypoint_encoder_dropout: float = 0.1,
         num_keypoints: int = 18,
         vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
+        mask_text_padding: bool = False,
     ) -> None:
         if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
             raise ValueError(
@@ -520,6 +557,9 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             )
         self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
         self.initialize_pose_weights()
+        if mask_text_padding:
+            for block in self.blocks:
+                block.attn2.set_processor(TextPaddingMaskedAttnProcessor())
 
     @staticmethod
     def _resolve_block_range(blocks: Iterable[int] | None, num_layers: int) -> tuple[int, int]:
@@ -573,6 +613,18 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             if any(p.is_meta for p in module.parameters()):
                 module.to_empty(device=device)
         self.initialize_pose_weights(names)
+
+    def _text_mask(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor | None:
+        """The text cross-attention's key mask when `mask_text_padding` (the image tokens attend unmasked)."""
+        if not self.config.get("mask_text_padding", False):
+            return None
+        for index, block in enumerate(self.blocks):
+            if not isinstance(block.attn2.processor, TextPaddingMaskedAttnProcessor):
+                raise ValueError(
+                    f"mask_text_padding=True needs TextPaddingMaskedAttnProcessor in every cross-attention, but "
+                    f"block {index} has {type(block.attn2.processor).__name__} (set_attn_processor replaced it)."
+                )
+        return text_padding_mask(encoder_hidden_states)
 
     def _check_pose_inputs(
         self,
@@ -699,6 +751,7 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         hidden_states = hidden_states.contiguous()
 
         # 4. Timestep, text and image embeddings (as in WanTransformer3DModel)
+        text_mask = self._text_mask(encoder_hidden_states)
         if timestep.ndim == 2:
             ts_seq_len = timestep.shape[1]
             timestep = timestep.flatten()  # (B * seq_len,)
@@ -735,10 +788,18 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
             if use_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
+                    _run_block,
+                    block,
+                    text_mask,
+                    hidden_states,
+                    encoder_hidden_states,
+                    timestep_proj,
+                    rotary_emb,
                 )
             else:
-                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+                hidden_states = _run_block(
+                    block, text_mask, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
+                )
 
         # 7. Output norm, projection & unpatchify (as in WanTransformer3DModel)
         if temb.ndim == 3:
