@@ -119,12 +119,28 @@ def test_mode_loss_is_deterministic_and_sampling_is_not():
     with torch.no_grad():
         vae.encoder.conv_out.bias.add_(1.0)  # a posterior with real spread, so samples differ from the mode
         losses = [
-            vae_loss(vae, pixels, 1e-6, 0.5, torch.Generator().manual_seed(seed), posterior_mode=mode)[0].item()
+            vae_loss(vae, pixels, 1e-6, 0.5, torch.Generator().manual_seed(seed), posterior_mode=mode)[
+                0
+            ].item()
             for mode in (True, False)
             for seed in (0, 1)
         ]
     assert losses[0] == losses[1]
     assert losses[2] != losses[3]
+
+
+def test_temporal_term_is_the_l1_between_frame_differences():
+    vae = build_demo_vae(0)
+    video = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    with torch.no_grad():
+        reconstruction = vae.decode(vae.encode(video).latent_dist.mode()).sample
+        base, parts = vae_loss(vae, video, 0.0, 0.0, torch.Generator(), posterior_mode=True)
+        total, with_temporal = vae_loss(vae, video, 0.0, 0.0, torch.Generator(), True, temporal_weight=2.0)
+        image_loss, image_parts = vae_loss(vae, video[:, :, :1], 0.0, 0.0, torch.Generator(), True, 2.0)
+    expected = (reconstruction.diff(dim=2) - video.diff(dim=2)).abs().mean()
+    assert with_temporal["temporal"] == pytest.approx(expected.item(), rel=1e-5) and parts["temporal"] == 0.0
+    assert total.item() == pytest.approx(base.item() + 2.0 * expected.item(), rel=1e-5)
+    assert image_parts["temporal"] == 0.0 and torch.isfinite(image_loss)  # one frame: nothing to compare
 
 
 def test_crops_are_windows_of_the_frames():

@@ -56,6 +56,9 @@ class VAETrainArgs:
     video_every: int = 2  # every n-th step is a video step, the others image steps
     kl_weight: float = 1e-6
     grad_weight: float = 0.5
+    # L1 between frame-to-frame differences of video batches: per-pixel L1 lets a small VAE blur fast particles
+    # (snow, rain, sparks) into a still average and flicker static backdrops; this term penalises both.
+    temporal_weight: float = 0.0
     # "mode" decodes the posterior mean: a plain autoencoder, which learns far faster than decoding samples
     # whose initial std of 1 drowns the small latents; the pipeline and trainer only ever use the mode.
     posterior: str = "sample"
@@ -63,7 +66,9 @@ class VAETrainArgs:
     eval_data: str | None = None  # held-out dataset root; default: the test subset of --data
     time_limit: float | None = None  # seconds; stop early (and still save) once exceeded
     stats_clips: int = 64
-    init: str | None = None  # a pretrained AutoencoderKLWan folder to continue from (default: a fresh demo VAE)
+    init: str | None = (
+        None  # a pretrained AutoencoderKLWan folder to continue from (default: a fresh demo VAE)
+    )
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
@@ -149,6 +154,7 @@ def vae_loss(
     grad_weight: float,
     generator: torch.Generator,
     posterior_mode: bool = False,
+    temporal_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Reconstruction loss of one batch (B, 3, T, H, W) in [-1, 1], decoding a posterior sample (or its mode)."""
     posterior = vae.encode(pixels).latent_dist
@@ -157,8 +163,11 @@ def vae_loss(
     l1 = (reconstruction - pixels).abs().mean()
     kl = posterior.kl().mean() / pixels[0].numel()  # per pixel, so the weight does not depend on the size
     grad = _gradient_l1(reconstruction, pixels) if grad_weight > 0 else torch.zeros(())
-    loss = l1 + kl_weight * kl + grad_weight * grad
-    return loss, {"l1": l1.item(), "kl": kl.item(), "grad": grad.item()}
+    temporal = torch.zeros(())
+    if temporal_weight > 0 and pixels.shape[2] > 1:
+        temporal = (reconstruction.diff(dim=2) - pixels.diff(dim=2)).abs().mean()
+    loss = l1 + kl_weight * kl + grad_weight * grad + temporal_weight * temporal
+    return loss, {"l1": l1.item(), "kl": kl.item(), "grad": grad.item(), "temporal": temporal.item()}
 
 
 @torch.no_grad()
@@ -244,7 +253,9 @@ def train_vae(
     if args.size % 8:
         raise AnimatexError(f"--size must be a multiple of 8 (the VAE's spatial factor), got {args.size}")
     if args.crop is not None and (args.crop % 8 or not 8 <= args.crop <= args.size):
-        raise AnimatexError(f"--crop must be a multiple of 8 between 8 and --size {args.size}, got {args.crop}")
+        raise AnimatexError(
+            f"--crop must be a multiple of 8 between 8 and --size {args.size}, got {args.crop}"
+        )
     if args.chunk_frames is not None and (args.chunk_frames < 1 or (args.chunk_frames - 1) % 4):
         raise AnimatexError(f"--chunk-frames must be 4k+1 for the Wan VAE, got {args.chunk_frames}")
     out = Path(args.out)
@@ -269,7 +280,13 @@ def train_vae(
         else:
             pixels = sample_batch(videos, rng, args.image_batch, 1, args.crop)
         loss, parts = vae_loss(
-            vae, pixels, args.kl_weight, args.grad_weight, generator, posterior_mode=args.posterior == "mode"
+            vae,
+            pixels,
+            args.kl_weight,
+            args.grad_weight,
+            generator,
+            args.posterior == "mode",
+            args.temporal_weight,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -345,6 +362,8 @@ def parse_args(argv: list[str] | None = None) -> VAETrainArgs:
     )
     parser.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
     parser.add_argument("--grad-weight", type=float, default=defaults.grad_weight)
+    parser.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight,
+                        help="weight of the L1 between frame differences (video steps; default 0)")  # fmt: skip
     parser.add_argument(
         "--posterior",
         choices=("sample", "mode"),
