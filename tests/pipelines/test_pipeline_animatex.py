@@ -315,3 +315,24 @@ def test_pose_modules_run_once_per_call_with_identical_output(pipe, make_inputs,
     finally:
         module.reuse_pose_features = original
     np.testing.assert_array_equal(cached, uncached)
+
+
+def test_reference_in_every_frame_fills_every_latent_frame_of_y(make_inputs, run):
+    inputs = make_inputs(num_frames=9)
+    first_only = build_tiny_pipeline(seed=0)
+    every = build_tiny_pipeline(seed=0, reference_in_every_frame=True)
+    reference = torch.from_numpy(inputs["image"]).permute(2, 0, 1).float() / 255.0
+    args = (reference, 1, 32, 32, 9, torch.device("cpu"), torch.Generator().manual_seed(0))
+    _, y_first = first_only.prepare_latents(*args)
+    _, y_every = every.prepare_latents(*args)
+    stride = first_only.vae_scale_factor_temporal
+    # The mask channels are the same (only the first frame is given as pixels); the latent channels of every
+    # frame are the VAE latents of the reference held still, not of Wan's empty mid-grey frames.
+    assert torch.equal(y_first[:, :stride], y_every[:, :stride])
+    held = every.encode_video(reference[None].expand(9, -1, -1, -1))
+    assert torch.allclose(y_every[:, stride:], held)
+    assert torch.allclose(y_first[:, stride:, :1], y_every[:, stride:, :1], atol=1e-5)
+    assert not torch.allclose(y_first[:, stride:, 1:], y_every[:, stride:, 1:], atol=1e-3)
+    every.set_progress_bar_config(disable=True)
+    first_only.set_progress_bar_config(disable=True)
+    assert not np.allclose(run(every, **inputs), run(first_only, **inputs))

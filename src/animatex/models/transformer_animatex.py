@@ -438,6 +438,12 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         mask_text_padding (`bool`): keep the zero padding of the text embeddings out of the text
             cross-attention (`TextPaddingMaskedAttnProcessor`). False (Wan2.1's behaviour) for Wan weights, which
             were trained attending to it; for small models trained from scratch.
+        reference_in_every_frame (`bool`): what the pipeline puts in the latent part of the condition `y`:
+            False (Wan2.1 I2V) the reference as the first frame and empty frames after it; True the VAE
+            latents of the reference held still for the whole clip, so every token sees the character's
+            appearance at its place (the mask channels still mark only the first frame as given). No weights
+            change; for small models trained from scratch, which otherwise must learn to carry the appearance
+            from the first frame by attention alone.
     """
 
     _skip_layerwise_casting_patterns = [
@@ -488,6 +494,7 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         num_keypoints: int = 18,
         vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
         mask_text_padding: bool = False,
+        reference_in_every_frame: bool = False,
     ) -> None:
         if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
             raise ValueError(

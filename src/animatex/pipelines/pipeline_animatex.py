@@ -515,7 +515,8 @@ class AnimateXPipeline(DiffusionPipeline):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise (B, z, T, h, w) and the I2V condition `y` (B, 4 + z, T, h, w); `y` is zeros without a reference.
 
-        `y` = mask channels (1 on the latent frame given as pixels) + VAE latents of [reference, zeros...].
+        `y` = mask channels (1 on the latent frame given as pixels) + VAE latents of [reference, zeros...], or
+        of the reference held still over every frame when the transformer's `reference_in_every_frame` is set.
         """
         num_latent_frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
         latent_height = height // self.vae_scale_factor_spatial
@@ -536,30 +537,44 @@ class AnimateXPipeline(DiffusionPipeline):
         condition_shape = (batch_size, stride + shape[1], *shape[2:])
         if reference is None:
             return latents, torch.zeros(condition_shape, device=device, dtype=torch.float32)
+        frames = self.condition_frames(reference, num_frames)
+        condition = self.condition_from_latents(self.encode_video(frames).to(device), num_frames)
+        return latents, condition.expand(batch_size, *condition.shape[1:])
 
-        # VAE latents of the reference followed by empty frames: Wan's zeros in the VAE's [-1, 1] input range,
-        # i.e. mid-grey 0.5 in [0, 1].
+    def condition_frames(self, reference: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """The (F, 3, H, W) pixel frames in [0, 1] whose VAE latents are the latent part of `y`."""
+        if self.transformer.config.get("reference_in_every_frame", False):
+            return reference.unsqueeze(0).expand(num_frames, -1, -1, -1)
+        # The reference followed by empty frames: Wan's zeros in the VAE's [-1, 1] input range, i.e. mid-grey
+        # 0.5 in [0, 1].
         frames = torch.full(
-            (num_frames, 3, height, width), 0.5, device=reference.device, dtype=reference.dtype
+            (num_frames, *reference.shape), 0.5, device=reference.device, dtype=reference.dtype
         )
         frames[0] = reference
-        latent_condition = self.encode_video(frames).to(device)
+        return frames
 
-        # Mask over pixel frames (first frame given), with the first frame repeated `stride` times so that
-        # the pixel frames fold into `stride` channels per latent frame.
-        mask = torch.zeros(1, 1, num_frames, latent_height, latent_width, device=device)
+    def condition_from_latents(self, latent_condition: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """`y` (B, 4 + z, T, h, w): the mask channels (first pixel frame given) before the latents (B, z, T, h, w)."""
+        batch_size, _, num_latent_frames, latent_height, latent_width = latent_condition.shape
+        stride = self.vae_scale_factor_temporal
+        # Mask over pixel frames, the first repeated `stride` times so the frames fold into `stride` channels per
+        # latent frame.
+        mask = torch.zeros(1, 1, num_frames, latent_height, latent_width, device=latent_condition.device)
         mask[:, :, 0] = 1.0
         mask = torch.cat([mask[:, :, :1].repeat_interleave(stride, dim=2), mask[:, :, 1:]], dim=2)
         mask = mask.view(1, num_latent_frames, stride, latent_height, latent_width).transpose(1, 2)
-        condition = torch.cat([mask, latent_condition], dim=1)  # (1, stride + z, T, h, w)
-        return latents, condition.expand(batch_size, *condition.shape[1:])
+        mask = mask.expand(batch_size, -1, -1, -1, -1).to(latent_condition.dtype)
+        return torch.cat([mask, latent_condition], dim=1)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """Normalised VAE latents (1, z, T, h, w) of a (F, 3, H, W) video in [0, 1] (the posterior mode).
+        """Normalised VAE latents (B, z, T, h, w) of a (F, 3, H, W) video (B = 1) or a (B, F, 3, H, W) batch of
+        videos in [0, 1] (the posterior mode).
 
         The one place pixels become latents: the condition `y` here and the training targets use it alike.
         """
-        pixels = (video * 2.0 - 1.0).transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W) in [-1, 1]
+        if video.ndim == 4:
+            video = video.unsqueeze(0)
+        pixels = (video * 2.0 - 1.0).transpose(1, 2)  # (B, 3, F, H, W) in [-1, 1]
         latents = self.vae.encode(pixels.to(device=self.vae.device, dtype=self.vae.dtype)).latent_dist.mode()
         mean, std = self._latents_mean_std(latents.device, torch.float32)
         return (latents.float() - mean) / std
