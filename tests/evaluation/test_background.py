@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from animatex.data.captions import subject_of
 from animatex.data.dataset import ClipDataset
 from animatex.data.generate import generate
 from animatex.evaluation.background import (
@@ -11,7 +12,6 @@ from animatex.evaluation.background import (
     STATIC_PROMPTS,
     bg_drift,
     run_prompt_checks,
-    subject_of,
     summarize,
 )
 
@@ -50,7 +50,9 @@ def test_drift_refuses_a_mask_of_another_shape():
 
 
 def test_subject_keeps_who_and_how():
-    caption = "an orange teapot character is walking in place, snowflakes drift down quickly to the left behind it."
+    caption = (
+        "an orange teapot character is walking in place, snowflakes drift down quickly to the left behind it."
+    )
     assert subject_of(caption) == "an orange teapot character is walking in place"
 
 

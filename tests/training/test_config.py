@@ -50,6 +50,7 @@ def write(tmp_path, text: str) -> Path:
         ("train: {max_steps: three}", "train.max_steps: expected int"),
         ("data: {num_frames: 8}", "data.num_frames: must be 4k+1"),
         ("data: {height: 40}", "data.height/width: must be multiples of 16"),
+        ("data: {still_background: 1.5}", "data.still_background: a probability in [0, 1]"),
         ("tasks: {mix: {dance: 1.0}}", "tasks.mix.dance: unknown task"),
         (
             "tasks: {trainable: {animate: [wings]}}",

@@ -3,10 +3,19 @@
 import numpy as np
 import pytest
 
+from animatex.data.captions import STILL_PHRASES
 from animatex.pose import PoseSequence
 from animatex.training.data import TrainingData
 from animatex.training.encode import conditions_for
-from animatex.training.sampling import StepPlan, TrainingClip, clip_index, generator, make_example, plan_step
+from animatex.training.sampling import (
+    StepPlan,
+    TrainingClip,
+    clip_index,
+    generator,
+    hold_background,
+    make_example,
+    plan_step,
+)
 
 
 def within_binomial(count: int, n: int, p: float, sigmas: float = 4.5) -> bool:
@@ -116,3 +125,62 @@ def test_clip_order_is_an_epoch_permutation_split_across_processes(tiny_config, 
     ]
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
     assert seen[:10] != seen[10:]  # each epoch reshuffles
+
+
+def _moving_background_clip(num_frames: int = 6, size: int = 16) -> TrainingClip:
+    """A background whose every pixel changes each frame, a square 'character' that moves one pixel a frame."""
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (num_frames, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((num_frames, size, size), bool)
+    frames = background.copy()
+    for t in range(num_frames):
+        masks[t, 4:9, 2 + t : 7 + t] = True
+        frames[t][masks[t]] = 200 + t
+    clip = fake_clip(num_frames, size)
+    return TrainingClip(frames, clip.poses, "a fox is dancing, snow falls quickly behind it.", masks, background)
+
+
+def test_hold_background_keeps_the_character_and_stills_the_rest():
+    clip = _moving_background_clip()
+    held = hold_background(clip.frames, clip.masks, clip.background, 2)
+    assert np.array_equal(held[2], clip.frames[2])  # the reference frame is untouched
+    assert np.array_equal(held[clip.masks], clip.frames[clip.masks])  # the character moves as before
+    outside = ~clip.masks.any(axis=0)
+    assert np.all(held[:, outside] == clip.frames[2][outside])  # still outside, as frame 2 shows it
+    # Where the character stood in frame 2 but has left, the clean background of frame 2 shows.
+    uncovered = clip.masks[2] & ~clip.masks[4]
+    assert np.array_equal(held[4][uncovered], clip.background[2][uncovered])
+    with pytest.raises(ValueError, match="must match"):
+        hold_background(clip.frames, clip.masks[:3], clip.background, 0)
+
+
+def test_still_background_examples_say_so_and_do_not_move(tiny_config, synth_root):
+    config = tiny_config(synth_root, **{"data.num_frames": 5, "data.height": 16, "data.width": 16})
+    clip = _moving_background_clip()
+    example = make_example(clip, config, None, None, generator(0, 3), still_background=True)
+    assert example.caption.startswith("a fox is dancing, ") and "snow" not in example.caption
+    assert example.caption[len("a fox is dancing, ") : -1] in STILL_PHRASES
+    outside = ~clip.masks.any(axis=0)
+    assert np.all(example.video[:, outside] == example.reference[outside])
+    moving = make_example(clip, config, None, None, generator(0, 3))
+    assert moving.caption == clip.caption and not np.all(moving.video[:, outside] == moving.video[0, outside])
+    with pytest.raises(ValueError, match="masks and a clean background"):
+        make_example(fake_clip(6, 16), config, None, None, generator(0, 3), still_background=True)
+
+
+def _says_still(caption: str) -> bool:
+    return caption.split(", ", 1)[1].rstrip(".") in STILL_PHRASES
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_still_background_rate_matches_the_config(tiny_config, synth_root, rate):
+    size = {"data.height": 16, "data.width": 16}
+    held = TrainingData(tiny_config(synth_root, **{"data.still_background": rate, **size}))
+    plain = TrainingData(tiny_config(synth_root, **size))
+    steps = range(300)
+    # Static synthetic backgrounds already say "the background does not move": count only the other clips.
+    pairs = [(held.examples(s, 0, 0, 1)[0], plain.examples(s, 0, 0, 1)[0]) for s in steps]
+    extra = [_says_still(h.caption) for h, p in pairs if not _says_still(p.caption)]
+    assert within_binomial(sum(extra), len(extra), rate)
+    # The clip, window and reference frame are drawn as without held backgrounds.
+    assert all(h.ref_pose.tobytes() == p.ref_pose.tobytes() for h, p in pairs)

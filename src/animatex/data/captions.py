@@ -10,6 +10,12 @@ import numpy as np
 
 from animatex.data.backgrounds import BackgroundSpec
 
+# What a held-still background says (the training-time still-background variant, docs/training.md).
+STILL_PHRASES: tuple[str, ...] = (
+    "the background does not move",
+    "the background stays still",
+    "nothing moves in the background",
+)
 _SPEED = {"slow": ("slowly", "gently"), "fast": ("quickly", "fast")}
 _WIND = {"none": "", "left": " to the left", "right": " to the right"}
 
@@ -89,3 +95,13 @@ def make_captions(subject: str, verb: str, spec: BackgroundSpec, pronoun: str) -
 
 def pick_caption(captions: list[str], rng: np.random.Generator) -> str:
     return captions[int(rng.integers(len(captions)))]
+
+
+def subject_of(caption: str) -> str:
+    """"an orange teapot is walking in place, snow falls ..." -> "an orange teapot is walking in place"."""
+    return caption.split(",")[0].strip().rstrip(".")
+
+
+def still_caption(caption: str, rng: np.random.Generator) -> str:
+    """The caption's subject and verb with a still-background phrase instead of what it said of the background."""
+    return f"{subject_of(caption)}, {STILL_PHRASES[int(rng.integers(len(STILL_PHRASES)))]}."

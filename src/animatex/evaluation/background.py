@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from animatex.data.captions import subject_of
 from animatex.data.dataset import Clip, ClipDataset
 from animatex.evaluation.metrics import bg_motion, to_float_video
 from animatex.pose.retarget import align
@@ -42,11 +43,6 @@ DIRECTION_TARGET = 0.8
 
 # (clip, aligned pose, prompt) -> frames (F, H, W, 3)
 PromptGenerator = Callable[[Clip, PoseSequence, str], np.ndarray]
-
-
-def subject_of(caption: str) -> str:
-    """"an orange teapot is walking in place, snow falls ..." -> "an orange teapot is walking in place"."""
-    return caption.split(",")[0].strip().rstrip(".")
 
 
 def bg_drift(video: np.ndarray, mask: np.ndarray, min_change: float = 0.02) -> float:

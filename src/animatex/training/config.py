@@ -62,6 +62,10 @@ class DataConfig:
     # Decoded clips kept in memory (LRU). Make it at least the dataset size when that fits in RAM: with random
     # sampling a smaller cache misses often, and every miss decodes the clip's videos again.
     clip_cache: int = 256
+    # Share of training examples whose background is held still (the reference frame's, in every frame) with a
+    # caption that says so; only clips with masks and a clean background (A2Bench-Synth). Without it a snowy
+    # reference always comes with falling snow, and the caption never has to be read to know the motion.
+    still_background: float = 0.0
 
 
 @dataclass
@@ -227,6 +231,8 @@ def validate(config: Config) -> None:
     for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
         if getattr(data, key) < 1:
             raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")
+    if not 0.0 <= data.still_background <= 1.0:
+        raise AnimatexError(f"data.still_background: a probability in [0, 1], got {data.still_background}")
     if (data.num_frames - 1) % 4 != 0 or data.num_frames < 1:
         raise AnimatexError(f"data.num_frames: must be 4k+1 (5, 9, 17, 33, ...), got {data.num_frames}")
     if data.height % 16 or data.width % 16:

@@ -17,7 +17,7 @@ def training_clip(clip: Clip) -> TrainingClip:
     if clip.target is not None:
         if clip.target_poses is None:
             raise AnimatexError(f"clip {clip.name} has target.mp4 but no target_poses.npz")
-        return TrainingClip(clip.target, clip.target_poses, clip.caption)
+        return TrainingClip(clip.target, clip.target_poses, clip.caption, clip.masks, clip.background)
     return TrainingClip(clip.driving, clip.poses, clip.caption)
 
 
@@ -54,8 +54,20 @@ class TrainingData:
         for sample in range(self.config.train.batch_size):
             index = clip_index(self.config, len(self.dataset), step, micro, rank, world, sample)
             rng = generator(self.config.train.seed, 6, step, micro, rank, sample)
-            out.append(make_example(self._load(index), self.config, self.pool, self.epi, rng))
+            clip = self._load(index)
+            out.append(
+                make_example(
+                    clip, self.config, self.pool, self.epi, rng, self._still(clip, step, micro, rank, sample)
+                )
+            )
         return out
+
+    def _still(self, clip: TrainingClip, step: int, micro: int, rank: int, sample: int) -> bool:
+        """Whether this sample holds its background still (its own stream: other draws do not move)."""
+        rate = self.config.data.still_background
+        if rate <= 0 or not clip.can_hold_background:
+            return False
+        return bool(generator(self.config.train.seed, 8, step, micro, rank, sample).random() < rate)
 
     def fixed_example(self, index: int) -> TrainingExample:
         """Clip `index` as a training example without EPI, always the same frames (for sample videos)."""

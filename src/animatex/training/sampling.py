@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from animatex.data.captions import still_caption
 from animatex.pose import PoseSequence
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.epi import EPIConfig, PosePool, explicit_pose_indicator
@@ -29,6 +30,12 @@ class TrainingClip:
     frames: np.ndarray  # (N, H, W, 3) uint8
     poses: PoseSequence  # N frames, in the frames' pixels
     caption: str
+    masks: np.ndarray | None = None  # (N, H, W) bool character masks, synthetic clips only
+    background: np.ndarray | None = None  # (N, H, W, 3) uint8 clean background, synthetic clips only
+
+    @property
+    def can_hold_background(self) -> bool:
+        return self.masks is not None and self.background is not None
 
 
 @dataclass
@@ -97,14 +104,33 @@ def _rescale_poses(poses: PoseSequence, width: int, height: int) -> PoseSequence
     return PoseSequence(keypoints, width, height, poses.fps)
 
 
+def hold_background(frames: np.ndarray, masks: np.ndarray, background: np.ndarray, index: int) -> np.ndarray:
+    """The clip with the background of frame `index` in every frame; the character moves as before.
+
+    Outside the character each frame shows frame `index` itself, or its clean background where the character
+    covered it there, so the held background does not change by a single value; frame `index` is unchanged.
+    """
+    if not masks.shape == frames.shape[:3] == background.shape[:3]:
+        raise ValueError(
+            f"frames {frames.shape[:3]}, masks {masks.shape} and background {background.shape[:3]} must match"
+        )
+    still = np.where(masks[index][..., None], background[index], frames[index])
+    return np.where(masks[..., None], frames, still[None])
+
+
 def make_example(
     clip: TrainingClip,
     config: Config,
     pose_pool: PosePool | None,
     epi_config: EPIConfig | None,
     rng: np.random.Generator,
+    still_background: bool = False,
 ) -> TrainingExample:
-    """Cut a window of `num_frames` (with `frame_stride`), pick a reference frame, apply EPI, render poses."""
+    """Cut a window of `num_frames` (with `frame_stride`), pick a reference frame, apply EPI, render poses.
+
+    `still_background` (a clip with masks and a clean background): the background of the reference frame
+    stays still for the whole window and the caption says so (`data.still_background`, docs/training.md).
+    """
     data = config.data
     span = (data.num_frames - 1) * data.frame_stride + 1
     if len(clip.frames) < span:
@@ -118,8 +144,14 @@ def make_example(
     reference_index = int(rng.integers(0, len(clip.frames)))
 
     width, height = data.width, data.height
-    frames = _resize_frames(clip.frames[window], width, height)
-    reference = _resize_frames(clip.frames[reference_index][None], width, height)[0]
+    source, caption = clip.frames, clip.caption
+    if still_background:
+        if not clip.can_hold_background:
+            raise ValueError("still_background needs a clip with masks and a clean background")
+        source = hold_background(clip.frames, clip.masks, clip.background, reference_index)
+        caption = still_caption(clip.caption, rng)
+    frames = _resize_frames(source[window], width, height)
+    reference = _resize_frames(source[reference_index][None], width, height)[0]
     driving = _rescale_poses(clip.poses[window], width, height)
     reference_pose = _rescale_poses(clip.poses[reference_index], width, height)
 
@@ -133,7 +165,7 @@ def make_example(
         pose_video=draw_pose_video(driving, width, height),
         ref_pose=draw_pose(reference_pose, width, height),
         keypoints=driving.body_normalized(),
-        caption=clip.caption,
+        caption=caption,
         epi_applied=applied,
         epi=tuple(names),
     )
