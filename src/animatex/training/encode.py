@@ -39,6 +39,21 @@ class EncodeCache:
             hasher.update(np.ascontiguousarray(array).tobytes())
         return hasher.hexdigest()
 
+    def fill(self, keys: list[tuple], compute: Callable[[list[int]], torch.Tensor]) -> None:
+        """Compute the missing ones of `keys` together (`compute(indices)` returns their values stacked on dim 0)."""
+        if self.size <= 0:
+            return
+        missing = [i for i, key in enumerate(keys) if key not in self.entries]
+        missing = [i for n, i in enumerate(missing) if keys[i] not in {keys[j] for j in missing[:n]}]
+        if not missing:
+            return
+        values = compute(missing).detach()
+        for i, value in zip(missing, values, strict=True):
+            self.misses += 1
+            self.entries[keys[i]] = value[None]
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
     def get(self, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         if self.size <= 0:
             return compute()
@@ -127,6 +142,38 @@ def _encode_example(
     return row
 
 
+def _fill_vae_encodings(
+    pipe, examples: list[TrainingExample], uses: frozenset[str], device: torch.device, cache: EncodeCache
+) -> None:
+    """The VAE latents and `y` conditions a batch misses, each kind in one VAE call (on 2 CPU cores a batch of 8
+    encodes ~3x faster than 8 single videos); `_encode_example` then finds them in the cache."""
+    if cache.size <= 0:
+        return
+    num_frames = len(examples[0].video)
+    with torch.no_grad():
+        cache.fill(
+            [("latents", cache.digest(e.video)) for e in examples],
+            lambda idx: pipe.encode_video(torch.stack([_frames(examples[i].video, device) for i in idx])),
+        )
+        if "y" in uses:
+            cache.fill(
+                [("y", cache.digest(e.reference), num_frames) for e in examples],
+                lambda idx: pipe.condition_from_latents(
+                    pipe.encode_video(
+                        torch.stack(
+                            [
+                                pipe.condition_frames(
+                                    _frames(examples[i].reference[None], device)[0], num_frames
+                                )
+                                for i in idx
+                            ]
+                        )
+                    ),
+                    num_frames,
+                ),
+            )
+
+
 def encode_batch(
     pipe,
     examples: list[TrainingExample],
@@ -147,6 +194,7 @@ def encode_batch(
         [cache.get(("text", caption, str(dtype)), lambda c=caption: encode_text(c)) for caption in captions]
     )
     rows: dict[str, list[torch.Tensor]] = {}
+    _fill_vae_encodings(pipe, examples, uses, device, cache)
     for example in examples:
         for name, value in _encode_example(pipe, example, uses, device, cache).items():
             rows.setdefault(name, []).append(value)
