@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
     pipe, trained = resolve_pipeline(args.model, args.device)
-    # A trained model samples with the settings saved in its model_index.json (the demo model: 20 steps, no CFG).
+    # A trained model samples with the settings saved in its model_index.json (the demo model: 4 steps, no CFG).
     steps = args.steps or (None if trained else UNTRAINED_STEPS)
     (folder,) = generate(
         args.out / "demo_case", "anthro", 1, DEMO_SEED, "test", args.size, args.frames, overwrite=True
