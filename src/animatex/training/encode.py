@@ -43,8 +43,11 @@ class EncodeCache:
         """Compute the missing ones of `keys` together (`compute(indices)` returns their values stacked on dim 0)."""
         if self.size <= 0:
             return
-        missing = [i for i, key in enumerate(keys) if key not in self.entries]
-        missing = [i for n, i in enumerate(missing) if keys[i] not in {keys[j] for j in missing[:n]}]
+        first: dict[tuple, int] = {}  # each missing key once, at its first place in `keys`
+        for i, key in enumerate(keys):
+            if key not in self.entries:
+                first.setdefault(key, i)
+        missing = list(first.values())
         if not missing:
             return
         values = compute(missing).detach()
