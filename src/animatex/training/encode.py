@@ -148,33 +148,25 @@ def _encode_example(
 def _fill_vae_encodings(
     pipe, examples: list[TrainingExample], uses: frozenset[str], device: torch.device, cache: EncodeCache
 ) -> None:
-    """The VAE latents and `y` conditions a batch misses, each kind in one VAE call (on 2 CPU cores a batch of 8
-    encodes ~3x faster than 8 single videos); `_encode_example` then finds them in the cache."""
+    """The VAE latents and `y` conditions a batch misses, each kind in one VAE call (a batch's misses encode
+    1.6x faster than one call per example on 2 CPU cores, benchmarks/bench_encode.py); `_encode_example` then
+    finds them in the cache."""
     if cache.size <= 0:
         return
     num_frames = len(examples[0].video)
+
+    def latents(indices: list[int]) -> torch.Tensor:
+        return pipe.encode_video(torch.stack([_frames(examples[i].video, device) for i in indices]))
+
+    def conditions(indices: list[int]) -> torch.Tensor:
+        references = [_frames(examples[i].reference[None], device)[0] for i in indices]
+        frames = torch.stack([pipe.condition_frames(reference, num_frames) for reference in references])
+        return pipe.condition_from_latents(pipe.encode_video(frames), num_frames)
+
     with torch.no_grad():
-        cache.fill(
-            [("latents", cache.digest(e.video)) for e in examples],
-            lambda idx: pipe.encode_video(torch.stack([_frames(examples[i].video, device) for i in idx])),
-        )
+        cache.fill([("latents", cache.digest(e.video)) for e in examples], latents)
         if "y" in uses:
-            cache.fill(
-                [("y", cache.digest(e.reference), num_frames) for e in examples],
-                lambda idx: pipe.condition_from_latents(
-                    pipe.encode_video(
-                        torch.stack(
-                            [
-                                pipe.condition_frames(
-                                    _frames(examples[i].reference[None], device)[0], num_frames
-                                )
-                                for i in idx
-                            ]
-                        )
-                    ),
-                    num_frames,
-                ),
-            )
+            cache.fill([("y", cache.digest(e.reference), num_frames) for e in examples], conditions)
 
 
 def encode_batch(
