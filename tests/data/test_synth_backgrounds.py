@@ -11,7 +11,7 @@ from animatex.data.backgrounds import (
     render_background,
     sample_background,
 )
-from animatex.data.captions import background_phrases
+from animatex.data.captions import background_phrases, mirror_caption
 from animatex.errors import AnimatexError
 
 SIZE, FRAMES, FPS = 64, 7, 16.0
@@ -58,6 +58,26 @@ def test_static_backgrounds_do_not_move():
             frames = render_background(spec, FRAMES, SIZE, SIZE, FPS)
             assert frames.shape == (FRAMES, SIZE, SIZE, 3) and frames.dtype == np.uint8
             assert (frames == frames[:1]).all()
+
+
+@pytest.mark.parametrize("family", ["clouds", "scrolling", "waves"])
+def test_mirrored_captions_state_the_mirrored_direction(family):
+    # Training's horizontal flip (data.horizontal_flip) mirrors the frames and swaps left/right in the caption.
+    for spec in _specs(family, 8):
+        mirrored = render_background(spec, FRAMES, SIZE, SIZE, FPS)[:, :, ::-1]
+        moves = _best_direction(mirrored, _px_per_frame(spec), ("left", "right", "up", "down"))
+        for phrase in background_phrases(spec, "her"):
+            flipped = mirror_caption(phrase)
+            if spec.params["direction"] in ("left", "right"):
+                assert moves in flipped and OPPOSITE[moves] not in flipped, (phrase, flipped)
+            else:
+                assert flipped == phrase
+            assert mirror_caption(flipped) == phrase
+
+
+def test_mirror_caption_swaps_only_whole_side_words():
+    caption = "a fox is waving, clouds float leftward, drifting to the right; rightly bright lefts."
+    assert mirror_caption(caption) == "a fox is waving, clouds float rightward, drifting to the left; rightly bright lefts."
 
 
 @pytest.mark.parametrize("family", ["clouds", "scrolling"])

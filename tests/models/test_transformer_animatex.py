@@ -440,6 +440,23 @@ def test_masked_text_padding_equals_attending_to_the_real_tokens_only():
     assert (diluted - got).abs().max() > 1e-3  # Wan's way: the padding changes the result
 
 
+def test_text_cut_to_the_longest_prompt_equals_masking_with_the_image_branch():
+    # The transformer drops the text past the batch's longest prompt: a row whose padding is masked (in the
+    # batch) and the same row with that padding cut away (alone) must agree, image cross-attention included.
+    model = _tiny(mask_text_padding=True)
+    base, pose = _inputs(batch=2)
+    g = torch.Generator().manual_seed(6)
+    prompts = [torch.randn(1, n, 32, generator=g) for n in (9, 4)]
+    inputs = {**base, **pose, "encoder_hidden_states": torch.cat([_pad_prompt(p, 512) for p in prompts])}
+    with torch.no_grad():
+        together = model(**inputs).sample
+        for index in range(2):
+            alone = model(**{k: v[index : index + 1] for k, v in inputs.items()}).sample
+            torch.testing.assert_close(together[index : index + 1], alone, atol=1e-5, rtol=1e-5)
+        inputs["encoder_hidden_states_image"] = torch.zeros_like(inputs["encoder_hidden_states_image"])
+        assert (model(**inputs).sample - together).abs().max() > 1e-3  # the image tokens still count
+
+
 def test_text_padding_mask_keeps_real_tokens_and_the_first():
     from animatex.models.transformer_animatex import text_padding_mask
 

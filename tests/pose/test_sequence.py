@@ -3,7 +3,7 @@ import pytest
 
 from animatex.errors import AnimatexError
 from animatex.pose import PoseSequence
-from animatex.pose.skeleton import BODY_LIMBS, BODY_PARENT
+from animatex.pose.skeleton import BODY_INDEX, BODY_LIMBS, BODY_PARENT, KEYPOINT_FLIP, NUM_KEYPOINTS
 
 
 def _sequence(frames=10, fps=30.0):
@@ -25,6 +25,23 @@ def test_slicing_and_resample_keep_metadata():
     half = seq.resample(15.0)
     assert len(half) == 5 and half.fps == 15.0
     np.testing.assert_array_equal(half.keypoints[1], seq.keypoints[2])
+
+
+def test_mirrored_pose_reflects_x_and_renames_the_sides():
+    rng = np.random.default_rng(1)
+    seq = PoseSequence(rng.uniform(0, 1, (3, NUM_KEYPOINTS, 3)) * [200, 100, 1], width=200, height=100)
+    mirrored = seq.mirrored()
+    assert sorted(KEYPOINT_FLIP) == list(range(NUM_KEYPOINTS))
+    np.testing.assert_allclose(mirrored.mirrored().keypoints, seq.keypoints, atol=1e-4)  # an involution
+    left, right = BODY_INDEX["left_wrist"], BODY_INDEX["right_wrist"]
+    np.testing.assert_allclose(mirrored.keypoints[:, right, 0], 199 - seq.keypoints[:, left, 0])
+    np.testing.assert_allclose(mirrored.keypoints[:, right, 1:], seq.keypoints[:, left, 1:])
+    nose = BODY_INDEX["nose"]
+    np.testing.assert_allclose(mirrored.keypoints[:, nose, 0], 199 - seq.keypoints[:, nose, 0])
+    # Face: the jaw's first point (the face's right end) and its last trade places; hands swap whole.
+    np.testing.assert_allclose(mirrored.keypoints[:, 24, 1], seq.keypoints[:, 24 + 16, 1])
+    np.testing.assert_allclose(mirrored.keypoints[:, 92:113, 1], seq.keypoints[:, 113:134, 1])
+    assert (mirrored.width, mirrored.height, mirrored.fps) == (seq.width, seq.height, seq.fps)
 
 
 def test_normalised_body_marks_invisible_points():

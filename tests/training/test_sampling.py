@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from animatex.data.captions import STILL_PHRASES
+from animatex.data.captions import STILL_PHRASES, mirror_caption
 from animatex.pose import PoseSequence
+from animatex.pose.skeleton import BODY_FLIP
 from animatex.training.data import TrainingData
 from animatex.training.encode import conditions_for
 from animatex.training.sampling import (
@@ -137,7 +138,9 @@ def _moving_background_clip(num_frames: int = 6, size: int = 16) -> TrainingClip
         masks[t, 4:9, 2 + t : 7 + t] = True
         frames[t][masks[t]] = 200 + t
     clip = fake_clip(num_frames, size)
-    return TrainingClip(frames, clip.poses, "a fox is dancing, snow falls quickly behind it.", masks, background)
+    return TrainingClip(
+        frames, clip.poses, "a fox is dancing, snow falls quickly behind it.", masks, background
+    )
 
 
 def test_hold_background_keeps_the_character_and_stills_the_rest():
@@ -166,6 +169,40 @@ def test_still_background_examples_say_so_and_do_not_move(tiny_config, synth_roo
     assert moving.caption == clip.caption and not np.all(moving.video[:, outside] == moving.video[0, outside])
     with pytest.raises(ValueError, match="masks and a clean background"):
         make_example(fake_clip(6, 16), config, None, None, generator(0, 3), still_background=True)
+
+
+def test_mirrored_examples_are_the_mirror_image_with_a_mirrored_caption(tiny_config, synth_root):
+    config = tiny_config(synth_root, **{"data.num_frames": 5, "data.height": 16, "data.width": 16})
+    clip = _moving_background_clip()
+    clip.caption = "a fox is dancing, clouds drift slowly to the left behind it."
+    plain = make_example(clip, config, None, None, generator(0, 3))
+    mirrored = make_example(clip, config, None, None, generator(0, 3), mirror=True)
+    assert np.array_equal(mirrored.video, plain.video[:, :, ::-1])
+    assert np.array_equal(mirrored.reference, plain.reference[:, ::-1])
+    assert (
+        mirrored.caption
+        == mirror_caption(plain.caption)
+        == "a fox is dancing, clouds drift slowly to the right behind it."
+    )
+    # The skeleton is mirrored with its sides renamed (x -> 15 - x on 16 pixels, left joints called right).
+    flipped = plain.keypoints[:, list(BODY_FLIP)]
+    np.testing.assert_allclose(mirrored.keypoints[..., 0], (15 - flipped[..., 0] * 16) / 16, atol=1e-6)
+    np.testing.assert_allclose(mirrored.keypoints[..., 1], flipped[..., 1], atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_horizontal_flip_rate_matches_the_config(tiny_config, synth_root, rate):
+    size = {"data.height": 16, "data.width": 16}
+    flipped = TrainingData(tiny_config(synth_root, **{"data.horizontal_flip": rate, **size}))
+    plain = TrainingData(tiny_config(synth_root, **size))
+    pairs = [(flipped.examples(s, 0, 0, 1)[0], plain.examples(s, 0, 0, 1)[0]) for s in range(200)]
+    mirrored = [
+        np.array_equal(f.video, p.video[:, :, ::-1]) and not np.array_equal(f.video, p.video)
+        for f, p in pairs
+    ]
+    assert within_binomial(sum(mirrored), len(pairs), rate)
+    # The clip, window and reference frame are drawn as without flips.
+    assert all(np.array_equal(f.video, p.video) for (f, p), m in zip(pairs, mirrored, strict=True) if not m)
 
 
 def _says_still(caption: str) -> bool:

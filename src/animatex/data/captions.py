@@ -6,6 +6,8 @@ parameters and nothing that contradicts them; `tests/data/test_captions.py` chec
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from animatex.data.backgrounds import BackgroundSpec
@@ -105,3 +107,11 @@ def subject_of(caption: str) -> str:
 def still_caption(caption: str, rng: np.random.Generator) -> str:
     """The caption's subject and verb with a still-background phrase instead of what it said of the background."""
     return f"{subject_of(caption)}, {STILL_PHRASES[int(rng.integers(len(STILL_PHRASES)))]}."
+
+
+_SIDES = re.compile(r"\b(left|right)(ward)?\b")
+
+
+def mirror_caption(caption: str) -> str:
+    """The caption of the left-right mirrored video: "left" and "right" (and "-ward") trade places."""
+    return _SIDES.sub(lambda m: {"left": "right", "right": "left"}[m[1]] + (m[2] or ""), caption)

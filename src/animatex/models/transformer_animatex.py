@@ -16,8 +16,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
-from diffusers.models.transformers.transformer_wan import WanAttnProcessor, WanTransformer3DModel
+from diffusers.models.transformers.transformer_wan import (
+    WanAttnProcessor,
+    WanTransformer3DModel,
+    _get_added_kv_projections,
+    _get_qkv_projections,
+)
 from diffusers.utils import apply_lora_scale, logging
 
 logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
@@ -81,15 +87,36 @@ class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
 
     Wan pads every prompt to 512 tokens with zeros and attends to all of them: the ~490 identical padding keys
     dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The
-    transformer sets `text_mask` (B, 1, 1, text tokens), True for real tokens, before running each block.
+    transformer cuts the text to the batch's longest prompt and sets `text_mask` (B, 1, 1, text tokens), True
+    for real tokens, before running each block; the cross-attention's last `text_mask.shape[-1]` context
+    tokens are the text, any before them the image (Wan's processor assumes exactly 512 text tokens).
     """
 
     text_mask: torch.Tensor | None = None
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        if encoder_hidden_states is not None and self.text_mask is not None:
-            attention_mask = self.text_mask
-        return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+        if encoder_hidden_states is None or self.text_mask is None:
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+        text_length = self.text_mask.shape[-1]
+        image = encoder_hidden_states[:, : encoder_hidden_states.shape[1] - text_length]
+        text = encoder_hidden_states[:, encoder_hidden_states.shape[1] - text_length :]
+
+        query, key, value = _get_qkv_projections(attn, hidden_states, text)
+        query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+        value = value.unflatten(2, (attn.heads, -1))
+        out = self._attend(query, key, value, self.text_mask)
+        if attn.add_k_proj is not None and image.shape[1] > 0:
+            key_image, value_image = _get_added_kv_projections(attn, image)
+            key_image = attn.norm_added_k(key_image).unflatten(2, (attn.heads, -1))
+            out = out + self._attend(query, key_image, value_image.unflatten(2, (attn.heads, -1)), None)
+        return attn.to_out[1](attn.to_out[0](out))
+
+    def _attend(self, query, key, value, mask):
+        out = dispatch_attention_fn(
+            query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False, backend=self._attention_backend
+        )
+        return out.flatten(2, 3).type_as(query)
 
 
 def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
@@ -98,6 +125,16 @@ def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
     keep = encoder_hidden_states.abs().amax(dim=-1) > 0
     keep[:, 0] = True
     return keep[:, None, None, :]
+
+
+def trim_text_padding(
+    encoder_hidden_states: torch.Tensor, text_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the text tokens past the batch's longest prompt: keys masked in every row change nothing but the
+    cost (the demo model's captions are ~20 of 512 tokens; its text cross-attention was most of a step's
+    attention time)."""
+    length = int(text_mask.flatten(1).any(0).nonzero().max()) + 1
+    return encoder_hidden_states[:, :length], text_mask[..., :length]
 
 
 def _run_block(block: nn.Module, text_mask: torch.Tensor | None, *inputs: Any) -> torch.Tensor:
@@ -759,6 +796,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
 
         # 4. Timestep, text and image embeddings (as in WanTransformer3DModel)
         text_mask = self._text_mask(encoder_hidden_states)
+        if text_mask is not None:
+            encoder_hidden_states, text_mask = trim_text_padding(encoder_hidden_states, text_mask)
         if timestep.ndim == 2:
             ts_seq_len = timestep.shape[1]
             timestep = timestep.flatten()  # (B * seq_len,)

@@ -13,6 +13,7 @@ from animatex.pose.skeleton import (
     CONFIDENCE_THRESHOLD,
     FACE,
     FEET,
+    KEYPOINT_FLIP,
     LEFT_HAND,
     NUM_KEYPOINTS,
     RIGHT_HAND,
@@ -119,6 +120,13 @@ class PoseSequence:
         count = max(1, int(round(duration * fps)))
         source = np.minimum(np.floor(np.arange(count) * self.fps / fps + 1e-6).astype(int), len(self) - 1)
         return PoseSequence(self.keypoints[source].copy(), self.width, self.height, fps)
+
+    def mirrored(self) -> PoseSequence:
+        """The left-right mirror image: x -> width - 1 - x (pixel centres map onto pixel centres) and every
+        left point renamed right and vice versa, so the mirrored figure's right arm is still called right."""
+        keypoints = self.keypoints[:, list(KEYPOINT_FLIP)].copy()
+        keypoints[..., 0] = self.width - 1 - keypoints[..., 0]
+        return PoseSequence(keypoints, self.width, self.height, self.fps)
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -61,4 +61,26 @@ HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
 # Left/right body joints swapped by a horizontal flip.
 BODY_FLIP: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
+# The 68-point face (iBUG order) under a horizontal flip: jaw, brows, nose, eyes and lips mirror.
+_FACE_FLIP: tuple[int, ...] = (
+    *range(16, -1, -1),  # jaw 0..16
+    *range(26, 21, -1),  # brows 17..21 <-> 26..22
+    *range(21, 16, -1),
+    27, 28, 29, 30,  # nose bridge
+    35, 34, 33, 32, 31,  # nostrils
+    45, 44, 43, 42, 47, 46,  # right eye <-> left eye
+    39, 38, 37, 36, 41, 40,
+    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55,  # outer lips
+    64, 63, 62, 61, 60, 67, 66, 65,  # inner lips
+)  # fmt: skip
+
+# All 134 points under a horizontal flip: KEYPOINT_FLIP[j] is the point that lands where j was named.
+KEYPOINT_FLIP: tuple[int, ...] = (
+    *BODY_FLIP,
+    21, 22, 23, 18, 19, 20,  # feet: left toes/heel <-> right
+    *(24 + j for j in _FACE_FLIP),
+    *range(113, 134),  # left hand <-> right hand
+    *range(92, 113),
+)  # fmt: skip
+
 CONFIDENCE_THRESHOLD = 0.3

@@ -66,6 +66,10 @@ class DataConfig:
     # caption that says so; only clips with masks and a clean background (A2Bench-Synth). Without it a snowy
     # reference always comes with falling snow, and the caption never has to be read to know the motion.
     still_background: float = 0.0
+    # Share of training examples mirrored left-right (frames, poses with left/right renamed, and "left" <->
+    # "right" in the caption): every drifting background is then seen going both ways from the same reference,
+    # so only the caption can tell the direction.
+    horizontal_flip: float = 0.0
 
 
 @dataclass
@@ -231,8 +235,9 @@ def validate(config: Config) -> None:
     for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
         if getattr(data, key) < 1:
             raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")
-    if not 0.0 <= data.still_background <= 1.0:
-        raise AnimatexError(f"data.still_background: a probability in [0, 1], got {data.still_background}")
+    for key in ("still_background", "horizontal_flip"):
+        if not 0.0 <= getattr(data, key) <= 1.0:
+            raise AnimatexError(f"data.{key}: a probability in [0, 1], got {getattr(data, key)}")
     if (data.num_frames - 1) % 4 != 0 or data.num_frames < 1:
         raise AnimatexError(f"data.num_frames: must be 4k+1 (5, 9, 17, 33, ...), got {data.num_frames}")
     if data.height % 16 or data.width % 16:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from animatex.data.captions import still_caption
+from animatex.data.captions import mirror_caption, still_caption
 from animatex.pose import PoseSequence
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.epi import EPIConfig, PosePool, explicit_pose_indicator
@@ -125,11 +125,13 @@ def make_example(
     epi_config: EPIConfig | None,
     rng: np.random.Generator,
     still_background: bool = False,
+    mirror: bool = False,
 ) -> TrainingExample:
     """Cut a window of `num_frames` (with `frame_stride`), pick a reference frame, apply EPI, render poses.
 
     `still_background` (a clip with masks and a clean background): the background of the reference frame
     stays still for the whole window and the caption says so (`data.still_background`, docs/training.md).
+    `mirror`: the example's left-right mirror image, caption included (`data.horizontal_flip`).
     """
     data = config.data
     span = (data.num_frames - 1) * data.frame_stride + 1
@@ -154,6 +156,10 @@ def make_example(
     reference = _resize_frames(source[reference_index][None], width, height)[0]
     driving = _rescale_poses(clip.poses[window], width, height)
     reference_pose = _rescale_poses(clip.poses[reference_index], width, height)
+    if mirror:
+        frames, reference = np.ascontiguousarray(frames[:, :, ::-1]), np.ascontiguousarray(reference[:, ::-1])
+        driving, reference_pose = driving.mirrored(), reference_pose.mirrored()
+        caption = mirror_caption(caption)
 
     applied, names = False, ()
     if pose_pool is not None and epi_config is not None:
