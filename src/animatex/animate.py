@@ -228,6 +228,7 @@ def animate(
     num_frames: int | None = None,
     num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
+    text_guidance_scale: float | None = None,
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
@@ -244,7 +245,8 @@ def animate(
         align: Retarget the driving poses onto `reference_pose`: "none", "global" or "bones".
         size: Output (width, height); default the reference's size. Rounded down to the pipeline's multiples.
         num_frames: Frames to generate (default all), rounded down to 4k+1.
-        num_inference_steps / guidance_scale / seed: Sampler settings; None takes the pipeline's defaults.
+        num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
+            pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
         task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
         progress: Show the pipeline's progress bar.
     """
@@ -302,6 +304,7 @@ def animate(
         num_frames=num_frames,
         num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale,
+        text_guidance_scale=text_guidance_scale,
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
         task=task,

@@ -69,6 +69,12 @@ def test_animate_ti2v_task(synth_cases, tiny_model_dir, tmp_path, capsys):
     assert main([*args, "--frames", "5", "--guidance", "1", "--prompt", "snow falls on a quiet street"]) == 0
     assert "note" not in capsys.readouterr().err  # ti2v needs no reference pose, so nothing falls back
     assert read_video(out)[0].shape == (5, SIZE, SIZE, 3)
+    # Guidance on the prompt alone changes the result (the text branch differs from the empty prompt's).
+    guided = tmp_path / "ti2v_text_guidance.mp4"
+    args = _args(case, guided, tiny_model_dir, "--driving", str(case / "poses.npz"), "--task", "ti2v")
+    assert main([*args, "--frames", "5", "--guidance", "1", "--text-guidance", "8", "--prompt",
+                 "snow falls on a quiet street"]) == 0  # fmt: skip
+    assert np.abs(read_video(guided)[0].astype(float) - read_video(out)[0].astype(float)).max() > 0
 
 
 @pytest.mark.parametrize("mode", ["none", "global", "bones"])

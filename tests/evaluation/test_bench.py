@@ -110,7 +110,8 @@ def test_background_prompts_through_a_saved_tiny_pipeline(tmp_path, capsys):
     generate(root, "anthro", 1, seed=1, subset="test", size=32, num_frames=5, fps=8.0)
     out = tmp_path / "prompts"
     code = main(["bench", "--dataset", str(root), "--model", str(tmp_path / "model"), "--steps", "1",
-                 "--guidance", "1", "--background-prompts", "--out", str(out), "--no-progress"])  # fmt: skip
+                 "--guidance", "1", "--text-guidance", "3", "--background-prompts", "--out", str(out),
+                 "--no-progress"])  # fmt: skip
     assert code == 0
     report = json.loads((out / "prompts.json").read_text())
     assert len(report["cases"]) == 1

@@ -169,6 +169,36 @@ def test_guidance_scale_one_skips_the_negative_branch(pipe, make_inputs):
     assert all(call["pose_video"] is not None for call in spy.calls)
 
 
+def test_text_guidance_branch_keeps_every_condition_but_the_prompt(pipe, make_inputs):
+    with TransformerSpy(pipe.transformer) as spy:
+        pipe(**make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0, text_guidance_scale=4.0)
+    assert len(spy.calls) == 4  # cond + no-text per step
+    for cond, no_text in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
+        for name in ("pose_video", "ref_pose", "pose_keypoints", "motion_embeds", "encoder_hidden_states_image"):
+            assert cond[name] is not None
+            torch.testing.assert_close(no_text[name], cond[name], rtol=0, atol=0)
+        torch.testing.assert_close(no_text["hidden_states"], cond["hidden_states"], rtol=0, atol=0)
+        assert not torch.equal(no_text["encoder_hidden_states"], cond["encoder_hidden_states"])
+
+
+def test_text_guidance_extrapolates_from_the_negative_prompt(pipe, make_inputs, run):
+    inputs = make_inputs(5, 16, 16)
+    plain = run(pipe, **inputs, guidance_scale=1.0)
+    np.testing.assert_array_equal(run(pipe, **inputs, guidance_scale=1.0, text_guidance_scale=1.0), plain)
+
+    # One Euler step is linear in the velocity: guided - plain = (scale - 1) * (plain - negative-prompt run).
+    def step(**kwargs):
+        kwargs = {**inputs, "num_inference_steps": 1, "guidance_scale": 1.0, "output_type": "latent", **kwargs}
+        return pipe(generator=torch.Generator().manual_seed(0), **kwargs).frames.double()
+
+    plain, empty, guided = step(), step(prompt=""), step(text_guidance_scale=5.0)
+    assert (plain - empty).abs().max() > 0
+    torch.testing.assert_close(guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max())
+    # The prompt as its own negative: both branches agree and the guidance changes nothing.
+    same = step(text_guidance_scale=5.0, negative_prompt=inputs["prompt"])
+    torch.testing.assert_close(same, plain, rtol=0, atol=1e-6)
+
+
 def test_without_ipi_module_driving_inputs_are_ignored(make_inputs, run, caplog):
     pipe = build_tiny_pipeline(seed=0, use_pose_indicator=False)
     pipe.set_progress_bar_config(disable=True)
@@ -272,6 +302,20 @@ def test_saved_sampler_defaults_apply_when_a_call_names_none(make_inputs, tmp_pa
     steps.clear()
     loaded(**inputs, num_inference_steps=2, guidance_scale=3.0, callback_on_step_end=count)
     assert len(steps) == 2 and loaded.guidance_scale == 3.0
+
+
+def test_saved_text_guidance_default_applies(make_inputs, tmp_path):
+    pipe = build_tiny_pipeline(seed=0)
+    assert pipe.config.default_text_guidance_scale == 1.0
+    pipe.register_to_config(default_guidance_scale=1.0, default_text_guidance_scale=4.0)
+    pipe.save_pretrained(tmp_path)
+    loaded = AnimateXPipeline.from_pretrained(tmp_path, disable_mmap=True)
+    loaded.set_progress_bar_config(disable=True)
+    inputs = {**make_inputs(5, 16, 16), "num_inference_steps": 2}
+    own = loaded(**inputs, generator=torch.Generator().manual_seed(0)).frames
+    assert loaded.text_guidance_scale == 4.0
+    explicit = loaded(**inputs, text_guidance_scale=4.0, generator=torch.Generator().manual_seed(0)).frames
+    np.testing.assert_array_equal(own, explicit)
 
 
 def test_invalid_sampler_default_is_refused(pipe):

@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--guidance", type=float, help="CFG scale; <= 1 turns CFG off (default: the model's own; demo 1)"
     )
+    parser.add_argument(
+        "--text-guidance", type=float,
+        help="guidance on the prompt alone (what the background does); <= 1 turns it off (default: the model's own)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--frames", type=int, help="frames to generate (default all; rounded down to 4k+1)")
     parser.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 832x480 (default: the reference's size)")
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         animation = animate(
             pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
             align=align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
-            guidance_scale=args.guidance, seed=args.seed, task=args.task,
+            guidance_scale=args.guidance, text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task,
         )  # fmt: skip
     frames = animation.frames
     write_video(args.output, frames, animation.fps)

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = parser.add_argument_group("generation with --model")
     model.add_argument("--steps", type=int, help="denoising steps (default: the model's own, see docs/cli.md)")
     model.add_argument("--guidance", type=float, help="CFG scale (default: the model's own)")
+    model.add_argument(
+        "--text-guidance", type=float, help="guidance on the prompt alone (default: the model's own)"
+    )
     model.add_argument("--seed", type=int, default=0, help="noise seed, the same for every case")
     model.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -82,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         generate = vae_reconstruction_generator(args.model, args.device)
         method = f"VAE reconstruction, {args.model.name}"
     elif args.model is not None:
-        generate = pipeline_generator(args.model, args.steps, args.guidance, args.seed, args.device)
+        generate = pipeline_generator(
+            args.model, args.steps, args.guidance, args.seed, args.device, args.text_guidance
+        )
         method = f"model {args.model.name}"
     else:
         generate, method = baseline(args.baseline), args.baseline
@@ -105,7 +110,9 @@ def _run_background_prompts(args: argparse.Namespace, dataset) -> int:
 
     if args.model is None:
         raise AnimatexError("--background-prompts needs --model (a baseline does not read prompts)")
-    generate = prompted_pipeline_generator(args.model, args.steps, args.guidance, args.seed, args.device)
+    generate = prompted_pipeline_generator(
+        args.model, args.steps, args.guidance, args.seed, args.device, args.text_guidance
+    )
     summary = run_prompt_checks(
         dataset, generate, args.out, align_mode=args.align, limit=args.limit, progress=not args.no_progress
     )

@@ -57,9 +57,10 @@ def prompted_pipeline_generator(
     guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "cpu",
+    text_guidance_scale: float | None = None,
 ) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
     """`AnimateXPipeline.from_pretrained(model)` as `(clip, aligned pose, prompt) -> frames`: the pose drawn
-    as the pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidance left
+    as the pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidances left
     None take the model's own defaults (its model_index.json)."""
     import torch
 
@@ -80,6 +81,7 @@ def prompted_pipeline_generator(
             prompt=prompt,
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
+            text_guidance_scale=text_guidance_scale,
             generator=torch.Generator().manual_seed(seed),
             output_type="np",
         )
@@ -94,9 +96,12 @@ def pipeline_generator(
     guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "cpu",
+    text_guidance_scale: float | None = None,
 ) -> Generator:
     """`prompted_pipeline_generator` with the clip's own caption as the prompt."""
-    generate = prompted_pipeline_generator(model, num_inference_steps, guidance_scale, seed, device)
+    generate = prompted_pipeline_generator(
+        model, num_inference_steps, guidance_scale, seed, device, text_guidance_scale
+    )
     return lambda clip, pose: generate(clip, pose, clip.caption)
 
 

@@ -93,7 +93,8 @@ class AnimateXPipeline(DiffusionPipeline):
             hidden states) and, without a `motion_encoder`, the per-frame projected `image_embeds` for the IPI.
         motion_encoder: Optional separate image encoder for the IPI (official: OpenCLIP ViT-H/14 pooled tokens).
         motion_processor: Image processor of `motion_encoder`; `image_processor` when absent.
-        default_num_inference_steps / default_guidance_scale: The sampler settings a call uses when it names
+        default_num_inference_steps / default_guidance_scale / default_text_guidance_scale: The sampler settings a
+            call uses when it names
             none (saved in model_index.json, so a shipped model carries the settings it was measured with).
     """
 
@@ -121,6 +122,7 @@ class AnimateXPipeline(DiffusionPipeline):
         motion_processor: BaseImageProcessor | None = None,
         default_num_inference_steps: int = 50,
         default_guidance_scale: float = 3.0,
+        default_text_guidance_scale: float = 1.0,
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -132,6 +134,7 @@ class AnimateXPipeline(DiffusionPipeline):
         self.register_to_config(
             default_num_inference_steps=default_num_inference_steps,
             default_guidance_scale=float(default_guidance_scale),
+            default_text_guidance_scale=float(default_text_guidance_scale),
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -169,6 +172,14 @@ class AnimateXPipeline(DiffusionPipeline):
     @property
     def do_classifier_free_guidance(self) -> bool:
         return self._guidance_scale > 1
+
+    @property
+    def text_guidance_scale(self) -> float:
+        return self._text_guidance_scale
+
+    @property
+    def do_text_guidance(self) -> bool:
+        return getattr(self, "_text_guidance_scale", 1.0) > 1
 
     @property
     def num_timesteps(self) -> int:
@@ -256,12 +267,12 @@ class AnimateXPipeline(DiffusionPipeline):
         if isinstance(prompt, list) and not prompt:
             raise ValueError("`prompt` is an empty list; pass at least one prompt")
         needs_text_encoder = prompt_embeds is None or (
-            self._guidance_scale > 1 and negative_prompt_embeds is None
+            (self.do_classifier_free_guidance or self.do_text_guidance) and negative_prompt_embeds is None
         )
         if needs_text_encoder and (self.tokenizer is None or self.text_encoder is None):
             raise ValueError(
                 "the pipeline has no `tokenizer`/`text_encoder`; load them or pass `prompt_embeds` "
-                "(and `negative_prompt_embeds` when guidance_scale > 1)"
+                "(and `negative_prompt_embeds` when guidance_scale or text_guidance_scale > 1)"
             )
         text_dim = self.transformer.config.text_dim
         for name, embeds in (
@@ -604,6 +615,7 @@ class AnimateXPipeline(DiffusionPipeline):
         num_frames: int | None = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
+        text_guidance_scale: float | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "np",
         return_dict: bool = True,
@@ -629,6 +641,10 @@ class AnimateXPipeline(DiffusionPipeline):
             num_inference_steps: Denoising steps; default `config.default_num_inference_steps`.
             guidance_scale: CFG scale; the negative branch drops only the driving-pose tokens. <= 1 disables it.
                 Default `config.default_guidance_scale`.
+            text_guidance_scale: Guidance on the prompt alone (ours): one more branch keeps every image and
+                pose condition and takes the negative prompt, and `(scale - 1) * (cond - that)` is added, so the
+                text's effect (what the background does) grows without the pose's overshoot. <= 1 disables it.
+                Default `config.default_text_guidance_scale`.
             generator: Seeds the initial noise.
             output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
             callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
@@ -641,7 +657,10 @@ class AnimateXPipeline(DiffusionPipeline):
             num_inference_steps = self.config.default_num_inference_steps
         if guidance_scale is None:
             guidance_scale = self.config.default_guidance_scale
+        if text_guidance_scale is None:
+            text_guidance_scale = self.config.get("default_text_guidance_scale", 1.0)
         self._guidance_scale = guidance_scale
+        self._text_guidance_scale = text_guidance_scale
         self._current_timestep = None
         self._interrupt = False
 
@@ -663,8 +682,8 @@ class AnimateXPipeline(DiffusionPipeline):
 
         # 3. Encode input prompt
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, negative_prompt, self.do_classifier_free_guidance, prompt_embeds, negative_prompt_embeds,
-            device=device, dtype=dtype,
+            prompt, negative_prompt, self.do_classifier_free_guidance or self.do_text_guidance, prompt_embeds,
+            negative_prompt_embeds, device=device, dtype=dtype,
         )  # fmt: skip
 
         # 4. Encode image (CLIP tokens)
@@ -736,6 +755,7 @@ class AnimateXPipeline(DiffusionPipeline):
                         return_dict=False,
                         **cond_inputs,
                     )[0]
+                guided = noise_pred
                 if self.do_classifier_free_guidance:
                     with self.transformer.cache_context("uncond"):
                         noise_uncond = self.transformer(
@@ -745,7 +765,18 @@ class AnimateXPipeline(DiffusionPipeline):
                             return_dict=False,
                             **uncond_inputs,
                         )[0]
-                    noise_pred = noise_uncond + guidance_scale * (noise_pred - noise_uncond)
+                    guided = noise_uncond + guidance_scale * (noise_pred - noise_uncond)
+                if self.do_text_guidance:
+                    with self.transformer.cache_context("no_text"):
+                        noise_no_text = self.transformer(
+                            hidden_states=latent_model_input,
+                            timestep=timestep,
+                            encoder_hidden_states=negative_prompt_embeds,
+                            return_dict=False,
+                            **cond_inputs,
+                        )[0]
+                    guided = guided + (text_guidance_scale - 1) * (noise_pred - noise_no_text)
+                noise_pred = guided
 
                 latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
 

@@ -48,6 +48,7 @@ class ModelConfig:
     # None keeps the starting pipeline's (50 steps, CFG 3 for a preset).
     default_num_inference_steps: int | None = None
     default_guidance_scale: float | None = None
+    default_text_guidance_scale: float | None = None  # the prompt-only guidance (1: off)
 
 
 @dataclass

@@ -91,6 +91,7 @@ def _build_pipeline(config: Config):
     defaults = {
         "default_num_inference_steps": config.model.default_num_inference_steps,
         "default_guidance_scale": config.model.default_guidance_scale,
+        "default_text_guidance_scale": config.model.default_text_guidance_scale,
     }
     pipe.register_to_config(**{key: value for key, value in defaults.items() if value is not None})
     return pipe
