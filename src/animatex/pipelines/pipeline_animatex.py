@@ -598,6 +598,21 @@ class AnimateXPipeline(DiffusionPipeline):
         video = self.vae.decode(latents, return_dict=False)[0]
         return self.video_processor.postprocess_video(video, output_type=output_type)
 
+    def _predict(
+        self,
+        branch: str,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        text: torch.Tensor,
+        inputs: dict,
+    ) -> torch.Tensor:
+        """One guidance branch's velocity: the transformer on the step's input with this branch's conditions."""
+        with self.transformer.cache_context(branch):
+            return self.transformer(
+                hidden_states=hidden_states, timestep=timestep, encoder_hidden_states=text, return_dict=False,
+                **inputs,
+            )[0]  # fmt: skip
+
     # ---- call ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(
@@ -746,37 +761,15 @@ class AnimateXPipeline(DiffusionPipeline):
                 self._current_timestep = t
                 latent_model_input = torch.cat([latents.to(dtype), condition], dim=1)
                 timestep = t.expand(latents.shape[0])
-
-                with self.transformer.cache_context("cond"):
-                    noise_pred = self.transformer(
-                        hidden_states=latent_model_input,
-                        timestep=timestep,
-                        encoder_hidden_states=prompt_embeds,
-                        return_dict=False,
-                        **cond_inputs,
-                    )[0]
-                guided = noise_pred
+                step_input = (latent_model_input, timestep)
+                noise_cond = self._predict("cond", *step_input, prompt_embeds, cond_inputs)
+                noise_pred = noise_cond
                 if self.do_classifier_free_guidance:
-                    with self.transformer.cache_context("uncond"):
-                        noise_uncond = self.transformer(
-                            hidden_states=latent_model_input,
-                            timestep=timestep,
-                            encoder_hidden_states=negative_prompt_embeds,
-                            return_dict=False,
-                            **uncond_inputs,
-                        )[0]
-                    guided = noise_uncond + guidance_scale * (noise_pred - noise_uncond)
+                    noise_uncond = self._predict("uncond", *step_input, negative_prompt_embeds, uncond_inputs)
+                    noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
                 if self.do_text_guidance:
-                    with self.transformer.cache_context("no_text"):
-                        noise_no_text = self.transformer(
-                            hidden_states=latent_model_input,
-                            timestep=timestep,
-                            encoder_hidden_states=negative_prompt_embeds,
-                            return_dict=False,
-                            **cond_inputs,
-                        )[0]
-                    guided = guided + (text_guidance_scale - 1) * (noise_pred - noise_no_text)
-                noise_pred = guided
+                    noise_no_text = self._predict("no_text", *step_input, negative_prompt_embeds, cond_inputs)
+                    noise_pred = noise_pred + (text_guidance_scale - 1) * (noise_cond - noise_no_text)
 
                 latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
 
