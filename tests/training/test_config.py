@@ -51,6 +51,8 @@ def write(tmp_path, text: str) -> Path:
         ("data: {num_frames: 8}", "data.num_frames: must be 4k+1"),
         ("data: {height: 40}", "data.height/width: must be multiples of 16"),
         ("data: {still_background: 1.5}", "data.still_background: a probability in [0, 1]"),
+        ("data: {horizontal_flip: -0.1}", "data.horizontal_flip: a probability in [0, 1]"),
+        ("model: {scheduler_shift: 0}", "model.scheduler_shift: must be > 0"),
         ("tasks: {mix: {dance: 1.0}}", "tasks.mix.dance: unknown task"),
         (
             "tasks: {trainable: {animate: [wings]}}",

@@ -97,6 +97,7 @@ def test_export_loads_and_animates_with_samples_and_tensorboard(tiny_config, syn
         **{"train.max_steps": 4, "log.sample_every": 2, "log.sample_steps": 2, "log.tensorboard": True,
            "train.gradient_checkpointing": True},
     )  # fmt: skip
+    config.model.scheduler_shift = 8.0
     result = train(config, tmp_path / "run", progress=False)
     samples = sorted((tmp_path / "run" / "samples").glob("*.mp4"))
     assert [p.name for p in samples] == ["step-00000002.mp4", "step-00000004.mp4"]
@@ -110,6 +111,7 @@ def test_export_loads_and_animates_with_samples_and_tensorboard(tiny_config, syn
 
     pipe = AnimateXPipeline.from_pretrained(result.pipeline_dir)
     assert not any("lora" in k for k in pipe.transformer.state_dict())  # LoRA merged
+    assert pipe.scheduler.config.shift == 8.0  # model.scheduler_shift reaches the exported sampler
     from animatex.training.data import TrainingData
 
     example = TrainingData(config).fixed_example(0)

@@ -49,6 +49,8 @@ class ModelConfig:
     default_num_inference_steps: int | None = None
     default_guidance_scale: float | None = None
     default_text_guidance_scale: float | None = None  # the prompt-only guidance (1: off)
+    # The exported sampler's flow shift (its scheduler_config.json); None keeps the starting pipeline's (5).
+    scheduler_shift: float | None = None
 
 
 @dataclass
@@ -233,6 +235,9 @@ def validate(config: Config) -> None:
     steps = config.model.default_num_inference_steps
     if steps is not None and steps < 1:
         raise AnimatexError(f"model.default_num_inference_steps: must be >= 1, got {steps}")
+    shift = config.model.scheduler_shift
+    if shift is not None and not shift > 0:
+        raise AnimatexError(f"model.scheduler_shift: must be > 0, got {shift}")
     for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
         if getattr(data, key) < 1:
             raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")
