@@ -55,24 +55,16 @@ class TrainingData:
             index = clip_index(self.config, len(self.dataset), step, micro, rank, world, sample)
             rng = generator(self.config.train.seed, 6, step, micro, rank, sample)
             clip = self._load(index)
-            still = self._still(clip, step, micro, rank, sample)
-            mirror = self._mirror(step, micro, rank, sample)
+            keys = (step, micro, rank, sample)
+            still = clip.can_hold_background and self._chance(8, self.config.data.still_background, *keys)
+            mirror = self._chance(9, self.config.data.horizontal_flip, *keys)
             out.append(make_example(clip, self.config, self.pool, self.epi, rng, still, mirror))
         return out
 
-    def _still(self, clip: TrainingClip, step: int, micro: int, rank: int, sample: int) -> bool:
-        """Whether this sample holds its background still (its own stream: other draws do not move)."""
-        rate = self.config.data.still_background
-        if rate <= 0 or not clip.can_hold_background:
-            return False
-        return bool(generator(self.config.train.seed, 8, step, micro, rank, sample).random() < rate)
-
-    def _mirror(self, step: int, micro: int, rank: int, sample: int) -> bool:
-        """Whether this sample is mirrored left-right (its own stream, as `_still`)."""
-        rate = self.config.data.horizontal_flip
-        return rate > 0 and bool(
-            generator(self.config.train.seed, 9, step, micro, rank, sample).random() < rate
-        )
+    def _chance(self, stream: int, rate: float, step: int, micro: int, rank: int, sample: int) -> bool:
+        """A yes with probability `rate`, from its own random stream: turning one option on moves no other draw
+        (stream 8: a held-still background, 9: a mirrored example)."""
+        return rate > 0 and bool(generator(self.config.train.seed, stream, step, micro, rank, sample).random() < rate)
 
     def fixed_example(self, index: int) -> TrainingExample:
         """Clip `index` as a training example without EPI, always the same frames (for sample videos)."""
