@@ -407,6 +407,10 @@ def train(
         start = _restore(checkpoint, model, optimizer, scheduler, ema, config)
     device = accelerator.device
     model.pipe.to(device)
+    if device.type == "cpu":
+        # As for inference (animatex.animate.load_pipeline): a frozen component stored in half precision (the
+        # demo model's text encoder) computes in float32 on the CPU, where bf16 autocast cannot run fp16 weights.
+        model.pipe.to(dtype=torch.float32)
     if ema is not None:
         ema = {n: v.to(device) for n, v in ema.items()}
 
