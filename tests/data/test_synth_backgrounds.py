@@ -11,7 +11,7 @@ from animatex.data.backgrounds import (
     render_background,
     sample_background,
 )
-from animatex.data.captions import background_phrases, mirror_caption
+from animatex.data.captions import background_phrases, mirror_caption, stated_side, with_side
 from animatex.errors import AnimatexError
 
 SIZE, FRAMES, FPS = 64, 7, 16.0
@@ -78,6 +78,18 @@ def test_mirrored_captions_state_the_mirrored_direction(family):
 def test_mirror_caption_swaps_only_whole_side_words():
     caption = "a fox is waving, clouds float leftward, drifting to the right; rightly bright lefts."
     assert mirror_caption(caption) == "a fox is waving, clouds float rightward, drifting to the left; rightly bright lefts."
+
+
+def test_a_caption_told_a_side_says_that_side_and_nothing_else_changes():
+    caption = "a fox is waving, white clouds float slowly leftward across the blue sky."
+    assert stated_side(caption) == "left" and with_side(caption, "left") == caption
+    told = with_side(caption, "right")
+    assert stated_side(told) == "right" and told.replace("rightward", "leftward") == caption
+    assert stated_side("a fox is waving, the background does not move.") is None
+    with pytest.raises(ValueError, match="names no side"):
+        with_side("a fox is waving, lights are flickering quickly behind it.", "left")
+    with pytest.raises(ValueError, match="'left' or 'right'"):
+        with_side(caption, "up")
 
 
 @pytest.mark.parametrize("family", ["clouds", "scrolling"])

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from animatex.data.captions import subject_of
+from animatex.data.captions import mirror_caption, stated_side, subject_of
 from animatex.data.dataset import ClipDataset
 from animatex.data.generate import generate
 from animatex.evaluation.background import (
@@ -68,6 +68,21 @@ def test_summary_counts_directions_and_motion_ratio():
     assert summary["motion_ratio_ok"]
     assert summary["direction_accuracy"] == pytest.approx(0.75)
     assert not summary["direction_ok"]
+    assert summary["scene_cases"] == 0 and summary["scene_direction_accuracy"] is None
+
+
+def test_summary_scores_scene_direction_against_what_each_caption_says():
+    # A model that drifts right whatever it is told is right half the time; the ground truth and the VAE are
+    # scored once per case, against the side the case's own caption states.
+    cases = [_case(0.01, 0.05, -1.0, 1.0) for _ in range(3)]
+    cases[0]["scene"] = {"stated": "left", "left": 0.4, "right": 0.5, "truth": -0.8, "vae": -0.6}
+    cases[1]["scene"] = {"stated": "right", "left": 0.3, "right": 0.2, "truth": 0.7, "vae": 0.0}
+    summary = summarize(cases)
+    assert summary["scene_cases"] == 2
+    assert summary["scene_direction_accuracy"] == pytest.approx(0.5) and not summary["scene_direction_ok"]
+    assert summary["scene_truth_accuracy"] == 1.0
+    assert summary["scene_vae_accuracy"] == pytest.approx(0.5)  # no drift at all is not the stated way
+    assert summary["scene_drift_size"] == pytest.approx(0.35) and summary["scene_truth_size"] == pytest.approx(0.75)
 
 
 def test_prompt_checks_run_every_prompt_and_write_a_report(tmp_path):
@@ -82,13 +97,24 @@ def test_prompt_checks_run_every_prompt_and_write_a_report(tmp_path):
         moving = _scrolling(shift, frames=len(pose), size=32)
         return np.repeat(moving[:1], len(pose), axis=0) if "does not move" in prompt else moving
 
-    summary = run_prompt_checks(ClipDataset(root), fake_model, tmp_path / "out", progress=False)
+    dataset = ClipDataset(root)
+    summary = run_prompt_checks(
+        dataset, fake_model, tmp_path / "out", progress=False, reconstruct=lambda clip, pose: clip.ground_truth
+    )
     prompts = {**STATIC_PROMPTS, **DYNAMIC_PROMPTS, **DIRECTION_PROMPTS}
-    assert len(seen) == 2 * len(prompts)
+    sided = [dataset[i].caption for i in range(2) if stated_side(dataset[i].caption)]
+    assert len(sided) == 1  # this seed: one clip's background drifts sideways, the other's does not
+    # Every prompt for both cases, and the drifting case's own caption told left and told right.
+    assert len(seen) == 2 * len(prompts) + 2
     assert all(p.endswith(".") and "," in p for p in seen)
+    assert sided[0] in seen and mirror_caption(sided[0]) in seen
+    assert summary["scene_cases"] == 1 and summary["scene_direction_accuracy"] == 1.0
+    # The rendered ground truth moves the way its caption says, and an exact "VAE" keeps it.
+    assert summary["scene_truth_accuracy"] == 1.0 and summary["scene_vae_accuracy"] == 1.0
     assert summary["direction_accuracy"] == 1.0 and summary["direction_ok"]
     assert summary["motion_ratio"] is None and summary["bg_motion_static"] == 0  # a still background
     assert summary["motion_ratio_ok"]
     report = json.loads((tmp_path / "out" / "prompts.json").read_text())
     assert len(report["cases"]) == 2
-    assert "Background prompts (2 cases)" in (tmp_path / "out" / "prompts.md").read_text()
+    markdown = (tmp_path / "out" / "prompts.md").read_text()
+    assert "Background prompts (2 cases)" in markdown and "Scene direction (1 cases" in markdown

@@ -107,7 +107,7 @@ def test_background_prompts_through_a_saved_tiny_pipeline(tmp_path, capsys):
 
     build_tiny_pipeline(seed=0).save_pretrained(tmp_path / "model")
     root = tmp_path / "data"
-    generate(root, "anthro", 1, seed=1, subset="test", size=32, num_frames=5, fps=8.0)
+    generate(root, "anthro", 1, seed=0, subset="test", size=32, num_frames=5, fps=8.0)  # waves to the right
     out = tmp_path / "prompts"
     code = main(["bench", "--dataset", str(root), "--model", str(tmp_path / "model"), "--steps", "1",
                  "--guidance", "1", "--text-guidance", "3", "--background-prompts", "--out", str(out),
@@ -116,7 +116,9 @@ def test_background_prompts_through_a_saved_tiny_pipeline(tmp_path, capsys):
     report = json.loads((out / "prompts.json").read_text())
     assert len(report["cases"]) == 1
     assert set(report["cases"][0]["motion"]) == {"static", "snow", "rain", "flames", "left", "right"}
-    assert "direction right in" in capsys.readouterr().out
+    assert set(report["cases"][0]["scene"]) == {"stated", "left", "right", "truth", "vae"}
+    printed = capsys.readouterr().out
+    assert "direction right in" in printed and "scene direction" in printed and "VAE ceiling" in printed
 
 
 def test_vae_ceiling_scores_the_plain_vae_round_trip(tmp_path, capsys):

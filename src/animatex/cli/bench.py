@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--background-prompts",
         action="store_true",
         help="with --model: instead of the caption, generate each case with static, snow/rain/flames and "
-        "drifting left/right prompts and check the background follows them (prompts.json/.md)",
+        "drifting left/right prompts, and a case whose caption names a side with its caption told left and "
+        "right; check the background follows them (prompts.json/.md)",
     )
     parser.add_argument(
         "--vae-ceiling",
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_background_prompts(args: argparse.Namespace, dataset) -> int:
     from animatex.errors import AnimatexError
     from animatex.evaluation.background import run_prompt_checks
-    from animatex.evaluation.bench import prompted_pipeline_generator
+    from animatex.evaluation.bench import prompted_pipeline_generator, vae_reconstruction_generator
 
     if args.model is None:
         raise AnimatexError("--background-prompts needs --model (a baseline does not read prompts)")
@@ -114,12 +115,19 @@ def _run_background_prompts(args: argparse.Namespace, dataset) -> int:
         args.model, args.steps, args.guidance, args.seed, args.device, args.text_guidance
     )
     summary = run_prompt_checks(
-        dataset, generate, args.out, align_mode=args.align, limit=args.limit, progress=not args.no_progress
-    )
+        dataset, generate, args.out, align_mode=args.align, limit=args.limit, progress=not args.no_progress,
+        reconstruct=vae_reconstruction_generator(args.model, args.device),
+    )  # fmt: skip
     print(
         f"background motion static {summary['bg_motion_static']:.4f} vs dynamic "
         f"{summary['bg_motion_dynamic']:.4f} (ratio {summary['motion_ratio'] or float('inf'):.2f}); "
         f"direction right in {summary['direction_accuracy']:.0%} of generations"
     )
+    if summary["scene_cases"]:
+        print(
+            f"scene direction (each case's own caption told left and right, {summary['scene_cases']} cases): "
+            f"right in {summary['scene_direction_accuracy']:.0%} of generations (VAE ceiling "
+            f"{summary['scene_vae_accuracy']:.0%})"
+        )
     print(f"report: {args.out / 'prompts.md'}")
     return 0

@@ -115,3 +115,19 @@ _SIDES = re.compile(r"\b(left|right)(ward)?\b")
 def mirror_caption(caption: str) -> str:
     """The caption of the left-right mirrored video: "left" and "right" (and "-ward") trade places."""
     return _SIDES.sub(lambda m: {"left": "right", "right": "left"}[m[1]] + (m[2] or ""), caption)
+
+
+def stated_side(caption: str) -> str | None:
+    """"left" or "right" when the caption says which way something moves sideways, else None."""
+    match = _SIDES.search(caption)
+    return match[1] if match else None
+
+
+def with_side(caption: str, side: str) -> str:
+    """The caption moving things to `side` ("left" or "right"): itself, or its mirror when it says the other."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    stated = stated_side(caption)
+    if stated is None:
+        raise ValueError(f"the caption names no side to change: {caption!r}")
+    return caption if stated == side else mirror_caption(caption)

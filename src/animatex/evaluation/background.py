@@ -5,6 +5,10 @@
    least 3x that of the static ones.
 2. Direction: each case is generated with "... drifting to the left" and "... to the right"; `bg_drift`
    (mean horizontal optical flow outside the character) should have the stated sign.
+3. Scene direction: each case whose own caption says its background moves left or right (clouds, waves, a
+   scrolling wall, wind-blown snow or rain) is generated with that caption told "left" and told "right". Unlike
+   the snow prompt of check 2, the reference picture shows what is to move; the drift of the ground truth and
+   of its VAE reconstruction (the ceiling of a model in that latent space) are measured beside it.
 
 The prompt keeps the clip caption's first part ("<subject> is <verb>") and replaces what it says about the
 background, so only the background words change between the generations of one case.
@@ -22,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from animatex.data.captions import subject_of
+from animatex.data.captions import stated_side, subject_of, with_side
 from animatex.data.dataset import Clip, ClipDataset
 from animatex.evaluation.metrics import bg_motion, to_float_video
 from animatex.pose.retarget import align
@@ -43,6 +47,9 @@ DIRECTION_TARGET = 0.8
 
 # (clip, aligned pose, prompt) -> frames (F, H, W, 3)
 PromptGenerator = Callable[[Clip, PoseSequence, str], np.ndarray]
+# (clip, aligned pose) -> frames: the ground truth through a VAE (evaluation.bench.vae_reconstruction_generator)
+Reconstructor = Callable[[Clip, PoseSequence], np.ndarray]
+SIDES = ("left", "right")
 
 
 def bg_drift(video: np.ndarray, mask: np.ndarray, min_change: float = 0.02) -> float:
@@ -75,8 +82,12 @@ def run_prompt_checks(
     align_mode: str = "none",
     limit: int | None = None,
     progress: bool = True,
+    reconstruct: Reconstructor | None = None,
 ) -> dict:
-    """Generate every case under every prompt, measure motion and drift, write prompts.json/.md to `out`."""
+    """Generate every case under every prompt, measure motion and drift, write prompts.json/.md to `out`.
+
+    `reconstruct` (optional) gives the scene-direction check its ceiling: the drift of each ground truth
+    after a VAE round trip."""
     from tqdm import tqdm
 
     if len(dataset) == 0:
@@ -92,11 +103,17 @@ def run_prompt_checks(
         subject = subject_of(clip.caption)
         case = {"name": clip.name, "motion": {}, "drift": {}}
         for key, phrase in prompts.items():
-            frames = np.asarray(generate(clip, pose, f"{subject}, {phrase}."))
-            masks = clip.masks[: len(frames)]
-            frames = frames[: len(masks)]
+            frames, masks = _with_masks(generate(clip, pose, f"{subject}, {phrase}."), clip)
             case["motion"][key] = bg_motion(frames, masks)
             case["drift"][key] = bg_drift(frames, masks)
+        if (side := stated_side(clip.caption)) is not None:
+            case["scene"] = {"stated": side}
+            for told in SIDES:
+                frames = generate(clip, pose, with_side(clip.caption, told))
+                case["scene"][told] = bg_drift(*_with_masks(frames, clip))
+            case["scene"]["truth"] = bg_drift(*_with_masks(clip.ground_truth, clip))
+            if reconstruct is not None:
+                case["scene"]["vae"] = bg_drift(*_with_masks(reconstruct(clip, pose), clip))
         cases.append(case)
     summary = summarize(cases)
     out = Path(out)
@@ -104,6 +121,17 @@ def run_prompt_checks(
     (out / "prompts.json").write_text(json.dumps({"summary": summary, "cases": cases}, indent=2) + "\n")
     (out / "prompts.md").write_text(_markdown(summary, cases))
     return summary
+
+
+def _with_masks(frames: np.ndarray, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+    """The result and the clip's character masks cut to the shorter of the two."""
+    frames = np.asarray(frames)
+    masks = clip.masks[: len(frames)]
+    return frames[: len(masks)], masks
+
+
+def _moves(drift: float, side: str) -> bool:
+    return drift < 0 if side == "left" else drift > 0
 
 
 def summarize(cases: list[dict]) -> dict:
@@ -126,7 +154,26 @@ def summarize(cases: list[dict]) -> dict:
         "drift_right": float(np.mean([c["drift"]["right"] for c in cases])),
         "direction_accuracy": accuracy,
         "direction_ok": bool(accuracy >= DIRECTION_TARGET),
+        **_summarize_scenes([c["scene"] for c in cases if "scene" in c]),
         "prompts": {**STATIC_PROMPTS, **DYNAMIC_PROMPTS, **DIRECTION_PROMPTS},
+    }
+
+
+def _summarize_scenes(scenes: list[dict]) -> dict:
+    """Scene direction: the share of told-left/told-right results moving that way, the same share for the
+    ground truth and its VAE reconstruction (each case once, the way its caption says), and drift sizes."""
+    if not scenes:
+        return {"scene_cases": 0, "scene_direction_accuracy": None, "scene_direction_ok": None}
+    accuracy = float(np.mean([_moves(s[side], side) for s in scenes for side in SIDES]))
+    has_vae = all("vae" in s for s in scenes)
+    return {
+        "scene_cases": len(scenes),
+        "scene_direction_accuracy": accuracy,
+        "scene_direction_ok": bool(accuracy >= DIRECTION_TARGET),
+        "scene_truth_accuracy": float(np.mean([_moves(s["truth"], s["stated"]) for s in scenes])),
+        "scene_vae_accuracy": float(np.mean([_moves(s["vae"], s["stated"]) for s in scenes])) if has_vae else None,
+        "scene_drift_size": float(np.mean([abs(s[side]) for s in scenes for side in SIDES])),
+        "scene_truth_size": float(np.mean([abs(s["truth"]) for s in scenes])),
     }
 
 
@@ -152,4 +199,26 @@ def _markdown(summary: dict, cases: list[dict]) -> str:
             f"| {c['name']} | {m['static']:.4f} | {m['snow']:.4f} | {m['rain']:.4f} | {m['flames']:.4f} "
             f"| {d['left']:+.3f} | {d['right']:+.3f} |"
         )
+    scenes = [(c["name"], c["scene"]) for c in cases if "scene" in c]
+    if scenes:
+        vae = summary["scene_vae_accuracy"]
+        lines += [
+            "",
+            f"## Scene direction ({len(scenes)} cases whose caption says left or right)",
+            "",
+            f"- told left / told right: the stated way in {summary['scene_direction_accuracy']:.0%} of "
+            f"generations (target >= {DIRECTION_TARGET:.0%}: {verdict[summary['scene_direction_ok']]}); mean "
+            f"|drift| {summary['scene_drift_size']:.3f} px/frame",
+            f"- ground truth: the stated way in {summary['scene_truth_accuracy']:.0%}, mean |drift| "
+            f"{summary['scene_truth_size']:.3f} px/frame"
+            + ("" if vae is None else f"; through the VAE (the ceiling): {vae:.0%}"),
+            "",
+            "| case | caption says | ground truth | VAE | told left | told right |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, s in scenes:
+            vae_drift = f"{s['vae']:+.3f}" if "vae" in s else "-"
+            lines.append(
+                f"| {name} | {s['stated']} | {s['truth']:+.3f} | {vae_drift} | {s['left']:+.3f} | {s['right']:+.3f} |"
+            )
     return "\n".join(lines) + "\n"
