@@ -149,8 +149,12 @@ def test_cli_trains_and_resumes(synth_root, tmp_path, capsys):
 def test_fine_tunes_a_saved_pipeline_with_a_half_precision_text_encoder(tiny_config, synth_root, tmp_path):
     # The shipped demo model stores its frozen text encoder in float16; starting a CPU run from such a folder
     # under bf16 autocast must train (it raised "mixed dtype (CPU)" in the encoder's LayerNorm).
+    from accelerate.state import AcceleratorState
+
     from animatex.pipelines.presets import build_pipeline
 
+    # accelerate keeps one process-wide state; earlier tests made it with mixed_precision "no".
+    AcceleratorState._reset_state(reset_partial_state=True)
     start = build_pipeline("tiny", seed=0)
     start.text_encoder.to(torch.float16)
     start.save_pretrained(tmp_path / "start")
@@ -158,5 +162,8 @@ def test_fine_tunes_a_saved_pipeline_with_a_half_precision_text_encoder(tiny_con
         synth_root, **{"model.pipeline": str(tmp_path / "start"), "train.max_steps": 2,
                        "train.mixed_precision": "bf16"},
     )  # fmt: skip
-    result = train(config, tmp_path / "run", progress=False)
+    try:
+        result = train(config, tmp_path / "run", progress=False)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert len(result.losses) == 2 and np.isfinite(result.losses).all()
