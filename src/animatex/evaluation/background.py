@@ -138,7 +138,7 @@ def summarize(cases: list[dict]) -> dict:
     """Means, the dynamic/static motion ratio and the direction accuracy over all cases."""
     static = float(np.mean([c["motion"]["static"] for c in cases]))
     dynamic = float(np.mean([c["motion"][k] for c in cases for k in DYNAMIC_PROMPTS]))
-    hits = [c["drift"]["left"] < 0 for c in cases] + [c["drift"]["right"] > 0 for c in cases]
+    hits = [_moves(c["drift"][side], side) for c in cases for side in SIDES]
     # A perfectly still static background gives no finite ratio: JSON stores null, and it passes when the
     # dynamic prompts move anything at all.
     ratio = dynamic / static if static > 0 else None
