@@ -6,6 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from animatex.cli import main as cli_main
+from animatex.errors import AnimatexError
 from animatex.pipelines import AnimateXPipeline
 from animatex.training.checkpoint import checkpoint_dirs
 from animatex.training.train import build_model, train
@@ -149,12 +150,8 @@ def test_cli_trains_and_resumes(synth_root, tmp_path, capsys):
 def test_fine_tunes_a_saved_pipeline_with_a_half_precision_text_encoder(tiny_config, synth_root, tmp_path):
     # The shipped demo model stores its frozen text encoder in float16; starting a CPU run from such a folder
     # under bf16 autocast must train (it raised "mixed dtype (CPU)" in the encoder's LayerNorm).
-    from accelerate.state import AcceleratorState
-
     from animatex.pipelines.presets import build_pipeline
 
-    # accelerate keeps one process-wide state; earlier tests made it with mixed_precision "no".
-    AcceleratorState._reset_state(reset_partial_state=True)
     start = build_pipeline("tiny", seed=0)
     start.text_encoder.to(torch.float16)
     start.save_pretrained(tmp_path / "start")
@@ -162,8 +159,33 @@ def test_fine_tunes_a_saved_pipeline_with_a_half_precision_text_encoder(tiny_con
         synth_root, **{"model.pipeline": str(tmp_path / "start"), "train.max_steps": 2,
                        "train.mixed_precision": "bf16"},
     )  # fmt: skip
-    try:
-        result = train(config, tmp_path / "run", progress=False)
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
+    result = train(config, tmp_path / "run", progress=False)
     assert len(result.losses) == 2 and np.isfinite(result.losses).all()
+
+
+def test_trains_twice_in_one_process_with_different_mixed_precision(tiny_config, synth_root, tmp_path):
+    # accelerate keeps one process-wide state: a notebook's second run with another precision raised
+    # "AcceleratorState has already been initialized".
+    for precision in ("no", "bf16"):
+        config = tiny_config(synth_root, **{"train.max_steps": 1, "train.mixed_precision": precision})
+        result = train(config, tmp_path / precision, progress=False)
+        assert len(result.losses) == 1 and np.isfinite(result.losses).all()
+
+
+def test_a_pipeline_folder_keeps_its_architecture(tiny_config, synth_root, tmp_path):
+    from animatex.pipelines.presets import build_pipeline
+
+    start = build_pipeline("tiny", seed=0)
+    start.save_pretrained(tmp_path / "start")
+    saved = start.transformer.config.num_layers
+    folder = {"model.pipeline": str(tmp_path / "start"), "train.max_steps": 1}
+    # Repeating the folder's own architecture is fine (configs/demo.yaml's overrides on the demo model) ...
+    config = tiny_config(synth_root, **folder, **{"model.overrides": {"num_layers": saved}})
+    assert len(train(config, tmp_path / "same", progress=False).losses) == 1
+    # ... a different one is an error that says what to do.
+    config = tiny_config(synth_root, **folder, **{"model.overrides": {"num_layers": saved + 1}})
+    with pytest.raises(AnimatexError, match=r"model.overrides.num_layers: .*drop the override"):
+        train(config, tmp_path / "other", progress=False)
+    config = tiny_config(synth_root, **folder, **{"model.overrides": {"num_layerz": 2}})
+    with pytest.raises(AnimatexError, match="has no such config field"):
+        train(config, tmp_path / "typo", progress=False)

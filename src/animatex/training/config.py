@@ -231,7 +231,9 @@ def validate(config: Config) -> None:
             "start larger models from a converted pipeline folder with model.pipeline)"
         )
     if config.model.vae is not None and config.model.pipeline is not None:
-        raise AnimatexError("model.vae: only with model.preset; a model.pipeline folder brings its own VAE")
+        raise AnimatexError(
+            "model.vae: only with model.preset; a model.pipeline folder brings its own VAE (--set model.vae=null)"
+        )
     steps = config.model.default_num_inference_steps
     if steps is not None and steps < 1:
         raise AnimatexError(f"model.default_num_inference_steps: must be >= 1, got {steps}")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
@@ -72,6 +73,30 @@ def _mixed_precision(config: Config) -> str:
     return setting
 
 
+def _new_accelerator(config: Config) -> Accelerator:
+    """The run's `Accelerator`; in a lone process, a fresh one even after an earlier `train()` in it."""
+    # accelerate keeps one state per process and refuses a second Accelerator with another mixed precision;
+    # only a launcher's processes (WORLD_SIZE > 1) must share theirs.
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    # cpu=True on a machine without CUDA: accelerate then runs several launched processes as MULTI_CPU (gloo);
+    # without it a CPU process under torchrun/`accelerate launch --multi_gpu` would train alone.
+    return Accelerator(mixed_precision=_mixed_precision(config), cpu=not torch.cuda.is_available())
+
+
+def _check_overrides(overrides: dict[str, Any], transformer_config: Any, path: Path) -> None:
+    """A pipeline folder's transformer fixes its architecture: `model.overrides` may only repeat it."""
+    for key, value in overrides.items():
+        if key not in transformer_config:
+            raise AnimatexError(f"model.overrides.{key}: the transformer in {path} has no such config field")
+        saved = transformer_config[key]
+        if saved != value and not (isinstance(saved, (list, tuple)) and list(saved) == list(value or [])):
+            raise AnimatexError(
+                f"model.overrides.{key}: {value!r}, but the transformer in {path} was built with {saved!r}; a "
+                "pipeline folder brings its architecture (drop the override, e.g. --set 'model.overrides={}')"
+            )
+
+
 def _build_pipeline(config: Config):
     from animatex.pipelines import AnimateXPipeline
     from animatex.pipelines.presets import build_pipeline
@@ -81,6 +106,7 @@ def _build_pipeline(config: Config):
         if not (path / "model_index.json").is_file():
             raise AnimatexError(f"model.pipeline: {path} is not a pipeline folder (no model_index.json)")
         pipe = AnimateXPipeline.from_pretrained(path)
+        _check_overrides(config.model.overrides, pipe.transformer.config, path)
     else:
         try:
             pipe = build_pipeline(
@@ -378,9 +404,7 @@ def train(
     """
     output_dir = Path(output_dir)
     total_steps = max_steps or config.train.max_steps
-    # cpu=True on a machine without CUDA: accelerate then runs several launched processes as MULTI_CPU (gloo);
-    # without it a CPU process under torchrun/`accelerate launch --multi_gpu` would train alone.
-    accelerator = Accelerator(mixed_precision=_mixed_precision(config), cpu=not torch.cuda.is_available())
+    accelerator = _new_accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
     if accelerator.is_main_process:
         existing = latest_checkpoint(output_dir)
