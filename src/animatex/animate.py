@@ -26,8 +26,10 @@ from animatex.pose.sequence import PoseSequence
 if TYPE_CHECKING:
     from animatex.pipelines import AnimateXPipeline
 
-# Where the trained demo model will live (relative to the working directory, as `make demo` runs it).
+# The shipped demo model: weights/animatex-demo in the working directory (as `make demo` runs it), else in the
+# checkout this package is installed from (`pip install -e .`), so `animatex animate` works from any folder.
 DEFAULT_MODEL_DIR = Path("weights") / "animatex-demo"
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 ALIGN_MODES: tuple[str, ...] = ("none", "global", "bones")
 TASKS: tuple[str, ...] = ("animate", "ti2v")
 GRID_LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -108,16 +110,24 @@ def fit_num_frames(requested: int | None, available: int, stride: int) -> int:
 
 
 # ---- loading --------------------------------------------------------------------------------------------
+def default_model_dir() -> Path | None:
+    """The shipped demo model's folder (`DEFAULT_MODEL_DIR` here, else in `CHECKOUT_ROOT`), None if neither."""
+    for candidate in (DEFAULT_MODEL_DIR, CHECKOUT_ROOT / DEFAULT_MODEL_DIR):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> AnimateXPipeline:
-    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model in `DEFAULT_MODEL_DIR`."""
+    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`)."""
     if model is None:
-        if not DEFAULT_MODEL_DIR.is_dir():
+        model = default_model_dir()
+        if model is None:
             raise AnimatexError(
-                f"no --model given and the default demo model {DEFAULT_MODEL_DIR} is not here: it ships in the "
-                "repository, and the path is relative, so run from the repository root, or pass --model DIR "
-                "with an AnimateXPipeline folder (save_pretrained output, or `animatex convert --out DIR`)"
+                f"no --model given and the default demo model {DEFAULT_MODEL_DIR} is not here nor in an animatex "
+                "checkout: it ships in the repository (run from its root, or install it with pip install -e), or "
+                "pass --model DIR with an AnimateXPipeline folder (save_pretrained output, or `animatex convert`)"
             )
-        model = DEFAULT_MODEL_DIR
     model = Path(model)
     if not model.is_dir():
         raise AnimatexError(f"model folder not found: {model} (pass --model with an AnimateXPipeline folder)")

@@ -147,14 +147,29 @@ def test_animate_refuses_to_overwrite(synth_cases, tiny_model_dir, tmp_path, cap
 
 
 def test_missing_default_model_says_so(synth_cases, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # no weights/animatex-demo here
+    monkeypatch.chdir(tmp_path)  # no weights/animatex-demo here nor in the "checkout"
+    monkeypatch.setattr("animatex.animate.CHECKOUT_ROOT", tmp_path)
     case = synth_cases["human"]
     args = ["animate", "--reference", str(case / "reference.png"), "--driving", str(case / "poses.npz")]
     assert main([*args, "-o", "out.mp4"]) == 2
     err = capsys.readouterr().err
-    assert "weights/animatex-demo is not here" in err and "repository root" in err and "--model DIR" in err
+    assert "weights/animatex-demo is not here" in err and "repository" in err and "--model DIR" in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_default_model_is_found_from_any_folder(synth_cases, tiny_model_dir, tmp_path, monkeypatch):
+    # Run from a folder of one's own: the demo model of the checkout animatex is installed from is used.
+    checkout = tmp_path / "checkout"
+    (checkout / "weights").mkdir(parents=True)
+    (checkout / "weights" / "animatex-demo").symlink_to(tiny_model_dir, target_is_directory=True)
+    monkeypatch.setattr("animatex.animate.CHECKOUT_ROOT", checkout)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    case = synth_cases["human"]
+    args = ["animate", "--reference", str(case / "reference.png"), "--driving", str(case / "poses.npz")]
+    assert main([*args, "--frames", "5", "--steps", "1", "-o", "out.mp4"]) == 0
+    assert read_video(tmp_path / "work" / "out.mp4")[0].shape[0] == 5
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ DEMO_SEED = 0
 UNTRAINED_STEPS = 4
 UNTRAINED_NOTICE = """\
 ================================================================================================
-NOTICE: no trained model found (no --model, and no weights/animatex-demo in the current folder).
+NOTICE: no trained model found (no --model, and no weights/animatex-demo here or in an animatex checkout).
 This demo runs a TINY RANDOMLY INITIALISED pipeline: the video below is noise-like and only shows
 that the whole path (synthetic case -> pose retargeting -> pose drawing -> AnimateXPipeline -> mp4
 + grid) runs end to end. Run from the repository root, where the trained demo model ships in
@@ -49,11 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve_pipeline(model: Path | None, device: str) -> tuple[AnimateXPipeline, bool]:
     """(pipeline, trained): `--model`, else the shipped demo model, else a tiny random one with a loud notice."""
-    from animatex.animate import DEFAULT_MODEL_DIR, load_pipeline
+    from animatex.animate import default_model_dir, load_pipeline
 
-    if model is not None or DEFAULT_MODEL_DIR.is_dir():
+    model = model or default_model_dir()
+    if model is not None:
         pipe = load_pipeline(model, device)
-        print(f"model: {model or DEFAULT_MODEL_DIR}")
+        print(f"model: {model}")
         return pipe, True
     from animatex.pipelines.tiny import build_tiny_pipeline
 
