@@ -105,18 +105,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_background_prompts(args: argparse.Namespace, dataset) -> int:
+    from animatex.animate import load_pipeline
     from animatex.errors import AnimatexError
     from animatex.evaluation.background import run_prompt_checks
     from animatex.evaluation.bench import prompted_pipeline_generator, vae_reconstruction_generator
 
     if args.model is None:
         raise AnimatexError("--background-prompts needs --model (a baseline does not read prompts)")
+    pipe = load_pipeline(args.model, args.device)  # one pipeline for the prompts and the VAE round trips
     generate = prompted_pipeline_generator(
-        args.model, args.steps, args.guidance, args.seed, args.device, args.text_guidance
+        pipe, args.steps, args.guidance, args.seed, args.device, args.text_guidance
     )
     summary = run_prompt_checks(
         dataset, generate, args.out, align_mode=args.align, limit=args.limit, progress=not args.no_progress,
-        reconstruct=vae_reconstruction_generator(args.model, args.device),
+        reconstruct=vae_reconstruction_generator(pipe, args.device),
     )  # fmt: skip
     print(
         f"background motion static {summary['bg_motion_static']:.4f} vs dynamic "

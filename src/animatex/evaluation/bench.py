@@ -51,23 +51,30 @@ def baseline(name: str) -> Generator:
     raise ValueError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
 
 
+def _pipeline(model: str | Path | Any, device: str) -> Any:
+    """A loaded `AnimateXPipeline` as it is, else `load_pipeline(model, device)`."""
+    from animatex.animate import load_pipeline
+    from animatex.pipelines import AnimateXPipeline
+
+    return model if isinstance(model, AnimateXPipeline) else load_pipeline(model, device)
+
+
 def prompted_pipeline_generator(
-    model: str | Path,
+    model: str | Path | Any,
     num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "cpu",
     text_guidance_scale: float | None = None,
 ) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
-    """`AnimateXPipeline.from_pretrained(model)` as `(clip, aligned pose, prompt) -> frames`: the pose drawn
-    as the pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidances left
-    None take the model's own defaults (its model_index.json)."""
+    """An `AnimateXPipeline` (or its folder) as `(clip, aligned pose, prompt) -> frames`: the pose drawn as the
+    pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidances left None
+    take the model's own defaults (its model_index.json)."""
     import torch
 
-    from animatex.animate import load_pipeline
     from animatex.pose.draw import draw_pose_video
 
-    pipe = load_pipeline(model, device)
+    pipe = _pipeline(model, device)
     pipe.set_progress_bar_config(disable=True)
 
     def generate(clip: Clip, pose: PoseSequence, prompt: str) -> np.ndarray:
@@ -105,14 +112,12 @@ def pipeline_generator(
     return lambda clip, pose: generate(clip, pose, clip.caption)
 
 
-def vae_reconstruction_generator(model: str | Path, device: str = "cpu") -> Generator:
-    """The pipeline's VAE encoding and decoding each ground truth (posterior mode): not a method but the ceiling
-    of one. No model that diffuses in this latent space can be expected to score above it."""
+def vae_reconstruction_generator(model: str | Path | Any, device: str = "cpu") -> Generator:
+    """The pipeline's (or its folder's) VAE encoding and decoding each ground truth (posterior mode): not a
+    method but the ceiling of one. No model that diffuses in this latent space can be expected to score above it."""
     import torch
 
-    from animatex.animate import load_pipeline
-
-    pipe = load_pipeline(model, device)
+    pipe = _pipeline(model, device)
 
     def generate(clip: Clip, pose: PoseSequence) -> np.ndarray:
         truth = clip.ground_truth[: len(pose)]
