@@ -84,13 +84,17 @@ def _new_accelerator(config: Config) -> Accelerator:
     return Accelerator(mixed_precision=_mixed_precision(config), cpu=not torch.cuda.is_available())
 
 
+def _as_list(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _check_overrides(overrides: dict[str, Any], transformer_config: Any, path: Path) -> None:
     """A pipeline folder's transformer fixes its architecture: `model.overrides` may only repeat it."""
     for key, value in overrides.items():
         if key not in transformer_config:
             raise AnimatexError(f"model.overrides.{key}: the transformer in {path} has no such config field")
         saved = transformer_config[key]
-        if saved != value and not (isinstance(saved, (list, tuple)) and list(saved) == list(value or [])):
+        if _as_list(saved) != _as_list(value):  # a saved config holds (1, 2, 2) where YAML gives [1, 2, 2]
             raise AnimatexError(
                 f"model.overrides.{key}: {value!r}, but the transformer in {path} was built with {saved!r}; a "
                 "pipeline folder brings its architecture (drop the override, e.g. --set 'model.overrides={}')"
