@@ -205,9 +205,9 @@ def test_without_ipi_module_driving_inputs_are_ignored(make_inputs, run, caplog)
     pipe = build_tiny_pipeline(seed=0, use_pose_indicator=False)
     pipe.set_progress_bar_config(disable=True)
     inputs = make_inputs(5, 16, 16)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         with_driving = run(pipe, **inputs)
-    assert "driving_video" in caplog.text
+    assert "driving_video` is ignored" in caplog.text
     without = run(pipe, **{k: v for k, v in inputs.items() if k not in ("driving_video", "pose_keypoints")})
     np.testing.assert_array_equal(with_driving, without)
 
@@ -218,7 +218,7 @@ def test_frame_count_rounds_down_to_4k_plus_1(pipe, make_inputs, run, caplog):
     with caplog.at_level(logging.WARNING):
         frames = run(pipe, **inputs)
     assert frames.shape[1] == 9
-    assert "num_frames - 1` must be divisible by 4" in caplog.text
+    assert "frame count must be 4k+1" in caplog.text
     # Rounding keeps the first frames: identical to passing the first 9 frames.
     first9 = {
         k: v[:9] if k in ("pose_video", "driving_video", "pose_keypoints") else v for k, v in inputs.items()
@@ -425,3 +425,38 @@ def test_folder_saved_in_the_old_layout_loads_the_same(make_inputs, run, tmp_pat
     loaded.set_progress_bar_config(disable=True)
     inputs = make_inputs(5, 16, 16)
     np.testing.assert_array_equal(run(loaded, **inputs), run(pipe, **inputs))
+
+
+def test_poses_are_drawn_by_the_pipeline_at_the_output_size(pipe, make_inputs, run):
+    from animatex.pose.draw import draw_pose_video
+    from animatex.pose.sequence import PoseSequence
+
+    inputs = make_inputs(9, 32, 32)
+    rng = np.random.default_rng(0)
+    poses = PoseSequence.empty(9, width=64, height=64)  # a 64 px driving video
+    poses.keypoints[:, :18, :2] = rng.uniform(8, 56, (9, 18, 2))
+    poses.keypoints[:, :18, 2] = 1.0
+    reference_pose = poses[:1]
+    drawn = {
+        **inputs,
+        "pose_video": draw_pose_video(poses, 32, 32),
+        "pose_keypoints": poses,
+        "ref_pose": draw_pose_video(reference_pose, 32, 32)[0],
+    }
+    # A PoseSequence is drawn at the output size and gives the IPI its keypoints: the same as passing both.
+    from_poses = {**inputs, "pose_video": poses, "ref_pose": reference_pose}
+    from_poses.pop("pose_keypoints")
+    np.testing.assert_array_equal(run(pipe, **from_poses), run(pipe, **drawn))
+
+
+@pytest.mark.parametrize(("reference_size", "expected"), [((720, 1280), (48, 80)), ((64, 64), (64, 64)), ((480, 270), (80, 48))])
+def test_default_size_is_the_models_area_in_the_reference_aspect(pipe, reference_size, expected):
+    from animatex.pipelines.inputs import FramesInfo
+
+    pipe.register_to_config(default_max_area=64 * 64)
+    try:
+        assert pipe.fit_size(None, None, FramesInfo(1, *reference_size)) == expected
+        assert pipe.fit_size(32, 48, FramesInfo(1, *reference_size)) == (32, 48)  # a given size wins
+    finally:
+        pipe.register_to_config(default_max_area=None)
+    assert pipe.fit_size(None, None, FramesInfo(1, 48, 32)) == (48, 32)  # no area: the reference's own size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -29,9 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoteHandler(logging.Handler):
+    """Writes records to whatever `sys.stderr` is when they come (a test harness may swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _show_library_notes() -> None:
+    """The library's warnings (rounded sizes, frame counts, fallbacks) as one-line notes on stderr."""
+    logger = logging.getLogger("animatex")
+    if not any(isinstance(handler, _NoteHandler) for handler in logger.handlers):
+        handler = _NoteHandler(logging.WARNING)
+        handler.setFormatter(logging.Formatter("animatex: note: %(message)s"))
+        logger.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Offline by default: a failed hub lookup otherwise spends ~48 s in retries before raising.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _show_library_notes()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from animatex.data.dataset import Clip, ClipDataset
 from animatex.evaluation import metrics
 from animatex.evaluation.baselines import copy_reference, rigid_warp
 from animatex.evaluation.perceptual import DistributionMetrics, FeatureNetworks, lpips_video
-from animatex.io import write_image
+from animatex.io import resize_frames, write_image
 from animatex.pose.retarget import align
 from animatex.pose.sequence import PoseSequence
 
@@ -72,8 +71,6 @@ def prompted_pipeline_generator(
     take the model's own defaults (its model_index.json)."""
     import torch
 
-    from animatex.pose.draw import draw_pose_video
-
     pipe = _pipeline(model, device)
     pipe.set_progress_bar_config(disable=True)
 
@@ -81,11 +78,12 @@ def prompted_pipeline_generator(
         height, width = clip.reference.shape[:2]
         output = pipe(
             image=clip.reference,
-            pose_video=draw_pose_video(pose, width, height),
-            pose_keypoints=pose,
+            pose_video=pose,
             driving_video=clip.driving,
-            ref_pose=draw_pose_video(clip.reference_pose[0], width, height)[0],
+            ref_pose=clip.reference_pose[:1],
             prompt=prompt,
+            height=height,
+            width=width,
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
             text_guidance_scale=text_guidance_scale,
@@ -142,12 +140,7 @@ def conform(frames: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, n
         result = np.round(metrics.to_float_video(result, "generated video") * 255).astype(np.uint8)
     count = min(len(result), len(ground_truth))
     result, truth = result[:count], ground_truth[:count]
-    if result.shape[1:3] != truth.shape[1:3]:
-        height, width = truth.shape[1:3]
-        shrink = result.shape[1] > height
-        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        result = np.stack([cv2.resize(f, (width, height), interpolation=interpolation) for f in result])
-    return result, truth
+    return resize_frames(result, truth.shape[2], truth.shape[1]), truth
 
 
 def case_metrics(
@@ -186,8 +179,7 @@ def case_grid(
 ) -> np.ndarray:
     """An image with one row per sampled frame: reference | ground truth | result."""
     height, width = truth.shape[1:3]
-    if reference.shape[:2] != (height, width):
-        reference = cv2.resize(reference, (width, height), interpolation=cv2.INTER_AREA)
+    reference = resize_frames(reference, width, height)
     picks = np.unique(np.linspace(0, len(truth) - 1, min(rows, len(truth))).round().astype(int))
     gap = np.full((height, 2, 3), 255, np.uint8)
     lines = [np.hstack([reference, gap, truth[i], gap, result[i]]) for i in picks]

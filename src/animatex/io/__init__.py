@@ -3,7 +3,7 @@
 No torch here: this package is imported by data loaders and the pose tools and must stay light.
 """
 
-from animatex.io.image import IMAGE_SUFFIXES, read_image, write_image
+from animatex.io.image import IMAGE_SUFFIXES, read_image, resize_frames, write_image
 from animatex.io.video import DEFAULT_FPS, VIDEO_SUFFIXES, read_video, write_video
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "read_image",
     "read_video",
+    "resize_frames",
     "write_image",
     "write_video",
 ]

@@ -47,6 +47,21 @@ def to_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.round(data * 255.0).astype(np.uint8)
 
 
+def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize uint8 (H, W, 3) or (F, H, W, 3) frames to width x height: area averaging when shrinking (no
+    aliasing), bilinear otherwise; the same array when the size already matches."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.shape[-3:-1] == (height, width):
+        return frames
+    shrink = frames.shape[-2] > width or frames.shape[-3] > height
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    if frames.ndim == 3:
+        return cv2.resize(frames, (width, height), interpolation=interpolation)
+    return np.stack([cv2.resize(frame, (width, height), interpolation=interpolation) for frame in frames])
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as uint8 RGB (H, W, 3); alpha is composited over white."""
     import imageio.v3 as iio

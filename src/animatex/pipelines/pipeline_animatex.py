@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,14 +42,20 @@ from animatex.pipelines.inputs import (
     FramesInfo,
     ImageInput,
     KeypointsInput,
+    PoseImageInput,
+    PoseVideoInput,
     VideoInput,
     check_image,
     check_keypoints,
+    check_pose_image,
+    check_pose_video,
     check_video,
     image_to_tensor,
     keypoints_to_tensor,
+    pose_video_to_tensor,
     video_to_tensor,
 )
+from animatex.pose.sequence import PoseSequence
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
 
 logger = logging.get_logger(__name__)
@@ -103,6 +110,8 @@ class AnimateXPipeline(DiffusionPipeline):
             clip, so every latent frame carries the character's look at its place (the mask channels still mark
             only the first frame as given). No weights change; for small models trained from scratch (the demo
             model), which otherwise must learn to carry the look from frame 0 by attention alone.
+        default_max_area: The output area (height x width) a call without a size gets, in the reference's aspect
+            ratio: the area the model was trained at (Wan2.1 480p: 832 x 480). None: the reference's own size.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
@@ -131,6 +140,7 @@ class AnimateXPipeline(DiffusionPipeline):
         default_guidance_scale: float = 3.0,
         default_text_guidance_scale: float = 1.0,
         reference_in_every_frame: bool = False,
+        default_max_area: int | None = None,
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -144,6 +154,7 @@ class AnimateXPipeline(DiffusionPipeline):
             default_guidance_scale=float(default_guidance_scale),
             default_text_guidance_scale=float(default_text_guidance_scale),
             reference_in_every_frame=bool(reference_in_every_frame),
+            default_max_area=default_max_area,
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -236,10 +247,10 @@ class AnimateXPipeline(DiffusionPipeline):
     def check_inputs(
         self,
         image: ImageInput,
-        pose_video: VideoInput | None,
+        pose_video: PoseVideoInput | None,
         pose_keypoints: KeypointsInput | None,
         driving_video: VideoInput | None,
-        ref_pose: ImageInput | None,
+        ref_pose: PoseImageInput | None,
         prompt: str | list[str] | None,
         negative_prompt: str | list[str] | None,
         prompt_embeds: torch.Tensor | None,
@@ -322,16 +333,18 @@ class AnimateXPipeline(DiffusionPipeline):
         # pictures and videos
         check_image(image, "image")
         if ref_pose is not None:
-            check_image(ref_pose, "ref_pose")
+            check_pose_image(ref_pose, "ref_pose")
         if task == "ti2v":
             # The pose inputs are ignored, but they may still set the frame count.
-            available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
+            available = check_pose_video(pose_video, "pose_video") if pose_video is not None else None
             if num_frames is None and available is None:
                 raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
         else:
             if pose_video is None:
-                raise ValueError("task='animate' needs `pose_video`: the rendered driving skeleton frames")
-            available = check_video(pose_video, "pose_video").num_frames
+                raise ValueError(
+                    "task='animate' needs `pose_video`: the driving poses (a PoseSequence) or their rendered frames"
+                )
+            available = check_pose_video(pose_video, "pose_video")
             lengths = {"pose_video": available}
             if pose_keypoints is not None:
                 lengths["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
@@ -343,6 +356,8 @@ class AnimateXPipeline(DiffusionPipeline):
                     + ", ".join(f"{name}: {n}" for name, n in lengths.items())
                 )
             if self._uses("use_pose_indicator"):
+                if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+                    pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
                 if (driving_video is None) != (pose_keypoints is None):
                     raise ValueError(
                         "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
@@ -352,7 +367,8 @@ class AnimateXPipeline(DiffusionPipeline):
                     self._check_motion_encoder()
         if num_frames is not None and available is not None and num_frames > available:
             raise ValueError(
-                f"`num_frames`={num_frames} exceeds the {available} frames of `pose_video`; pass at most {available}"
+                f"`num_frames`={num_frames} asks for more frames than the driving motion has ({available}); "
+                f"pass at most {available}"
             )
         if latents is not None and not isinstance(latents, torch.Tensor):
             raise ValueError(f"`latents` must be a tensor, got {type(latents).__name__}")
@@ -378,15 +394,23 @@ class AnimateXPipeline(DiffusionPipeline):
             return prompt_embeds.shape[0]
         return len(prompt) if isinstance(prompt, list) else 1
 
-    def _resolve_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
-        """Default to the reference picture's size; round down to the size multiple with a warning."""
+    def fit_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
+        """The output (height, width): as given, else the reference's aspect ratio at the model's
+        `default_max_area` (Wan's "max area" convention; the reference's own size when the model names none),
+        rounded down to `size_multiple` with a warning when a given size is not a multiple."""
+        h_multiple, w_multiple = self.size_multiple
+        area = self.config.get("default_max_area")
+        if height is None and width is None and area:
+            aspect = reference.height / reference.width
+            height = max(h_multiple, round(math.sqrt(area * aspect)) // h_multiple * h_multiple)
+            width = max(w_multiple, round(math.sqrt(area / aspect)) // w_multiple * w_multiple)
+            return height, width
         height = height or reference.height
         width = width or reference.width
-        h_multiple, w_multiple = self.size_multiple
         if height < h_multiple or width < w_multiple:
             raise ValueError(
-                f"`height` x `width` = {height}x{width} is too small: both must be multiples of "
-                f"({h_multiple}, {w_multiple}) and at least that large"
+                f"the output size {width}x{height} (width x height) is too small: both must be at least "
+                f"{w_multiple}x{h_multiple} (the VAE and patch strides); pass a larger size"
             )
         fit_height, fit_width = height // h_multiple * h_multiple, width // w_multiple * w_multiple
         if (fit_height, fit_width) != (height, width):
@@ -394,16 +418,22 @@ class AnimateXPipeline(DiffusionPipeline):
                 f"`height` and `width` must be multiples of ({h_multiple}, {w_multiple}); "
                 f"rounding ({height}, {width}) down to ({fit_height}, {fit_width})."
             )
+        if abs((reference.width / reference.height) / (fit_width / fit_height) - 1.0) > 0.02:
+            logger.warning(
+                f"the reference ({reference.width}x{reference.height}) is stretched to {fit_width}x{fit_height}; "
+                "pass a size with the reference's aspect ratio to avoid that"
+            )
         return fit_height, fit_width
 
-    def _resolve_num_frames(self, num_frames: int | None, available: int | None) -> int:
+    def fit_num_frames(self, num_frames: int | None, available: int | None) -> int:
         """Default to the pose video's length; round down to 4k+1 (the VAE's temporal stride) with a warning."""
         num_frames = num_frames or available
         stride = self.vae_scale_factor_temporal
         fit = (num_frames - 1) // stride * stride + 1
         if fit != num_frames:
             logger.warning(
-                f"`num_frames - 1` must be divisible by {stride}; using the first {fit} of {num_frames} frames."
+                f"the frame count must be {stride}k+1 (the VAE's temporal stride): using the first {fit} of "
+                f"{num_frames} frames"
             )
         return fit
 
@@ -511,7 +541,7 @@ class AnimateXPipeline(DiffusionPipeline):
         }
         for name, value in given.items():
             if value is not None and not enabled[name]:
-                logger.warning(f"`{name}` is ignored: the transformer has no module that reads it.")
+                logger.info(f"`{name}` is ignored: the transformer has no module that reads it.")
         conditions: dict[str, torch.Tensor | None] = dict.fromkeys(given)
         if enabled["pose_video"]:
             frames = _resize(pose_video, height, width)  # (F, 3, H, W)
@@ -729,10 +759,12 @@ class AnimateXPipeline(DiffusionPipeline):
         dtype = self.transformer.dtype
         uses = TASK_CONDITIONS[task]
         batch_size = self._batch_size(prompt, prompt_embeds)
-        height, width = self._resolve_size(height, width, check_image(image, "image"))
-        available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
-        num_frames = self._resolve_num_frames(num_frames, available)
+        height, width = self.fit_size(height, width, check_image(image, "image"))
+        available = check_pose_video(pose_video, "pose_video") if pose_video is not None else None
+        num_frames = self.fit_num_frames(num_frames, available)
         reference = image_to_tensor(image)
+        if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+            pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
 
         # 3. Encode input prompt
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
@@ -755,13 +787,17 @@ class AnimateXPipeline(DiffusionPipeline):
                 motion = self.encode_motion(video_to_tensor(driving_video)[:num_frames], device)
                 motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
             else:
-                logger.warning("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
+                logger.info("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
 
         # 6. Prepare pose conditions
         pose_conditions = dict.fromkeys(POSE_CONDITIONS)
         if uses.intersection(POSE_CONDITIONS):
+            if isinstance(pose_video, PoseSequence):
+                pose_video = pose_video[:num_frames]  # draw only the frames that are used
+            if isinstance(ref_pose, PoseSequence):
+                ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
             pose_conditions = self.prepare_pose_conditions(
-                pose_video=video_to_tensor(pose_video)[:num_frames],
+                pose_video=pose_video_to_tensor(pose_video, height, width)[:num_frames],
                 ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
                 pose_keypoints=keypoints_to_tensor(pose_keypoints)[:num_frames] if pose_keypoints is not None else None,
                 height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,
