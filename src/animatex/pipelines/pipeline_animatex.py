@@ -55,8 +55,8 @@ from animatex.pipelines.inputs import (
     pose_video_to_tensor,
     video_to_tensor,
 )
-from animatex.pose.sequence import PoseSequence
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
+from animatex.pose.sequence import PoseSequence
 
 logger = logging.get_logger(__name__)
 
