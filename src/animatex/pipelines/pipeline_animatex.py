@@ -56,6 +56,17 @@ from animatex.pipelines.inputs import (
     video_to_tensor,
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
+from animatex.pipelines.windows import (
+    DEFAULT_OVERLAP,
+    WindowSettings,
+    blend_weights,
+    chain_windows,
+    check_settings,
+    context_windows,
+    match_colours,
+    round_up_frames,
+    take_frames,
+)
 from animatex.pose.sequence import PoseSequence
 
 logger = logging.get_logger(__name__)
@@ -75,10 +86,35 @@ TASK_CONDITIONS: dict[str, frozenset[str]] = {
 # as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
 UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
+# Latent frames decoded before each chunk of a context-window video (and then dropped): the Wan VAE decoder's
+# causal convolutions carry two frames of state.
+DECODE_WARMUP = 2
 
 
 def _clean_prompt(text: str) -> str:
     return " ".join(html.unescape(html.unescape(text)).split())
+
+
+def _concat_frames(chunks: list) -> Any:
+    """Windows' frames (np / pt arrays with frames on axis 1, or per-video lists of PIL images) as one video."""
+    if isinstance(chunks[0], torch.Tensor):
+        return torch.cat(chunks, dim=1)
+    if isinstance(chunks[0], list):
+        return [sum((chunk[b] for chunk in chunks), []) for b in range(len(chunks[0]))]
+    import numpy as np
+
+    return np.concatenate(chunks, axis=1)
+
+
+def _counting(velocity: Callable, progress_bar: Any) -> Callable:
+    """`velocity` that advances `progress_bar` by one after each call."""
+
+    def counted(*args: Any) -> Any:
+        result = velocity(*args)
+        progress_bar.update()
+        return result
+
+    return counted
 
 
 def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -112,6 +148,11 @@ class AnimateXPipeline(DiffusionPipeline):
             model), which otherwise must learn to carry the look from frame 0 by attention alone.
         default_max_area: The output area (height x width) a call without a size gets, in the reference's aspect
             ratio: the area the model was trained at (Wan2.1 480p: 832 x 480). None: the reference's own size.
+        default_window_frames: The model's native clip length (4k+1; Wan2.1: 81, the demo model: 17). A driving
+            video longer than this is generated in windows of this length (`WindowSettings`); None: one window
+            for the whole video, however long.
+        default_window_strategy: How windows are joined when a call names none: "chain" (each window carries
+            the previous one's last frames), "context" (overlapping windows blended at every step) or "none".
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
@@ -141,6 +182,8 @@ class AnimateXPipeline(DiffusionPipeline):
         default_text_guidance_scale: float = 1.0,
         reference_in_every_frame: bool = False,
         default_max_area: int | None = None,
+        default_window_frames: int | None = None,
+        default_window_strategy: str = "chain",
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -155,6 +198,8 @@ class AnimateXPipeline(DiffusionPipeline):
             default_text_guidance_scale=float(default_text_guidance_scale),
             reference_in_every_frame=bool(reference_in_every_frame),
             default_max_area=default_max_area,
+            default_window_frames=default_window_frames,
+            default_window_strategy=default_window_strategy,
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -185,7 +230,9 @@ class AnimateXPipeline(DiffusionPipeline):
             self.register_to_config(transformer=("animatex.models", type(transformer).__name__))
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> AnimateXPipeline:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any
+    ) -> AnimateXPipeline:
         """diffusers loading, plus the migration of folders saved before `reference_in_every_frame` moved from
         the transformer's config.json to model_index.json."""
         folder = Path(pretrained_model_name_or_path)
@@ -356,7 +403,11 @@ class AnimateXPipeline(DiffusionPipeline):
                     + ", ".join(f"{name}: {n}" for name, n in lengths.items())
                 )
             if self._uses("use_pose_indicator"):
-                if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+                if (
+                    pose_keypoints is None
+                    and isinstance(pose_video, PoseSequence)
+                    and driving_video is not None
+                ):
                     pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
                 if (driving_video is None) != (pose_keypoints is None):
                     raise ValueError(
@@ -593,7 +644,9 @@ class AnimateXPipeline(DiffusionPipeline):
         if latents is None:
             return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         if tuple(latents.shape) != shape:
-            raise ValueError(f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}")
+            raise ValueError(
+                f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}"
+            )
         return latents.to(device=device, dtype=torch.float32)
 
     def prepare_condition(
@@ -633,14 +686,17 @@ class AnimateXPipeline(DiffusionPipeline):
         frames[0] = reference
         return frames
 
-    def condition_from_latents(self, latent_condition: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """`y` (B, 4 + z, T, h, w): the mask channels (first pixel frame given) before the latents (B, z, T, h, w)."""
+    def condition_from_latents(
+        self, latent_condition: torch.Tensor, num_frames: int, given_frames: int = 1
+    ) -> torch.Tensor:
+        """`y` (B, 4 + z, T, h, w): the mask channels (1 on the first `given_frames` pixel frames: the reference,
+        or the frames a chained window carries over) before the latents (B, z, T, h, w)."""
         batch_size, _, num_latent_frames, latent_height, latent_width = latent_condition.shape
         stride = self.vae_scale_factor_temporal
         # Mask over pixel frames, the first repeated `stride` times so the frames fold into `stride` channels per
         # latent frame.
         mask = torch.zeros(1, 1, num_frames, latent_height, latent_width, device=latent_condition.device)
-        mask[:, :, 0] = 1.0
+        mask[:, :, :given_frames] = 1.0
         mask = torch.cat([mask[:, :, :1].repeat_interleave(stride, dim=2), mask[:, :, 1:]], dim=2)
         mask = mask.view(1, num_latent_frames, stride, latent_height, latent_width).transpose(1, 2)
         mask = mask.expand(batch_size, -1, -1, -1, -1).to(latent_condition.dtype)
@@ -662,10 +718,13 @@ class AnimateXPipeline(DiffusionPipeline):
     # ---- 10. decode ------------------------------------------------------------------------------------------
     def decode_latents(self, latents: torch.Tensor, output_type: str) -> Any:
         """Denormalise, VAE-decode and convert to `output_type`."""
+        return self.video_processor.postprocess_video(self.decode_video(latents), output_type=output_type)
+
+    def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denormalise and VAE-decode normalised latents to pixels (B, 3, F, H, W) in [-1, 1]."""
         mean, std = self._latents_mean_std(self.vae.device, self.vae.dtype)
         latents = latents.to(device=self.vae.device, dtype=self.vae.dtype) * std + mean
-        video = self.vae.decode(latents, return_dict=False)[0]
-        return self.video_processor.postprocess_video(video, output_type=output_type)
+        return self.vae.decode(latents, return_dict=False)[0]
 
     def _predict(
         self,
@@ -681,6 +740,304 @@ class AnimateXPipeline(DiffusionPipeline):
                 hidden_states=hidden_states, timestep=timestep, encoder_hidden_states=text, return_dict=False,
                 **inputs,
             )[0]  # fmt: skip
+
+    def _guided_velocity(
+        self,
+        latent_model_input: torch.Tensor,
+        t: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None,
+        cond_inputs: dict,
+        uncond_inputs: dict,
+    ) -> torch.Tensor:
+        """The step's velocity with every guidance branch the call asked for combined."""
+        step_input = (latent_model_input, t.expand(latent_model_input.shape[0]))
+        noise_cond = self._predict("cond", *step_input, prompt_embeds, cond_inputs)
+        noise_pred = noise_cond
+        if self.do_classifier_free_guidance:
+            noise_uncond = self._predict("uncond", *step_input, negative_prompt_embeds, uncond_inputs)
+            noise_pred = noise_uncond + self.guidance_scale * (noise_cond - noise_uncond)
+        if self.do_text_guidance:
+            noise_no_text = self._predict("no_text", *step_input, negative_prompt_embeds, cond_inputs)
+            noise_pred = noise_pred + (self.text_guidance_scale - 1) * (noise_cond - noise_no_text)
+        return noise_pred
+
+    def _window_inputs(
+        self,
+        indices: list[int],
+        uses: frozenset[str],
+        pose_video: Any,
+        pose_keypoints: Any,
+        driving_video: Any,
+        ref_pose: Any,
+        image_embeds: torch.Tensor | None,
+        height: int,
+        width: int,
+        batch_size: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> tuple[dict, dict]:
+        """Steps 5, 6 and 8 for the frames at `indices`: the IPI's motion features, the pose conditions and the
+        transformer inputs of the positive and negative CFG branches. The pose modules never see the timestep
+        or the latents: their features are computed once per window, not at every step."""
+        # 5. Encode motion (per-frame features of the driving video, for the IPI)
+        motion_embeds = None
+        if "motion_embeds" in uses and driving_video is not None:
+            if self._uses("use_pose_indicator"):
+                motion = self.encode_motion(video_to_tensor(take_frames(driving_video, indices)), device)
+                motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
+            else:
+                logger.info("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
+
+        # 6. Prepare pose conditions
+        pose_conditions = dict.fromkeys(POSE_CONDITIONS)
+        if uses.intersection(POSE_CONDITIONS):
+            if isinstance(ref_pose, PoseSequence):
+                ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
+            pose_conditions = self.prepare_pose_conditions(
+                pose_video=pose_video_to_tensor(take_frames(pose_video, indices), height, width),
+                ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
+                pose_keypoints=(
+                    keypoints_to_tensor(take_frames(pose_keypoints, indices)) if pose_keypoints is not None else None
+                ),
+                height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,
+            )  # fmt: skip
+            pose_conditions = {
+                name: value if name in uses else None for name, value in pose_conditions.items()
+            }
+
+        # 8. Transformer inputs per CFG branch
+        pose_features = self.transformer.encode_pose_conditions(
+            **pose_conditions, motion_embeds=motion_embeds
+        )
+        cond_inputs = {"encoder_hidden_states_image": image_embeds, "pose_features": pose_features}
+        uncond_inputs = {
+            **cond_inputs,
+            "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED)),
+        }
+        return cond_inputs, uncond_inputs
+
+    # ---- long videos: windows ----------------------------------------------------------------------------------
+    def window_settings(self, windows: WindowSettings | None = None) -> WindowSettings:
+        """`windows` with every field left None filled from the config, checked; strategy "none" without a
+        native window length in the config."""
+        windows = windows or WindowSettings()
+        frames = windows.frames or self.config.get("default_window_frames")
+        strategy = windows.strategy or self.config.get("default_window_strategy") or "chain"
+        if frames is None:
+            if windows.strategy not in (None, "none"):
+                raise ValueError(
+                    f"window strategy {windows.strategy!r} needs a window length: pass `WindowSettings(frames=...)`"
+                    " (the model's native clip length, e.g. 81 for Wan2.1)"
+                )
+            strategy = "none"
+        overlap = windows.overlap if windows.overlap is not None else DEFAULT_OVERLAP.get(strategy, 0)
+        check_settings(strategy, frames, overlap, self.vae_scale_factor_temporal)
+        if windows.carry_noise < 0:
+            raise ValueError(f"`carry_noise` must be >= 0, got {windows.carry_noise!r}")
+        return replace(windows, strategy=strategy, frames=frames, overlap=overlap)
+
+    def chain_condition(
+        self,
+        reference: torch.Tensor | None,
+        carried: torch.Tensor,
+        num_frames: int,
+        carry_noise: float,
+        generator: torch.Generator | list[torch.Generator] | None,
+        device: torch.device,
+    ) -> torch.Tensor:
+        """`y` of a chained window: its first frames are `carried` (B, k, 3, H, W) in [0, 1], the last frames the
+        previous window generated, marked as given; the rest is what `prepare_condition` puts there."""
+        batch_size, given = carried.shape[:2]
+        frames = self.condition_frames(reference[0], num_frames) if reference is not None else None
+        if frames is None:  # ti2v: nothing but the carried frames, on mid-grey
+            frames = torch.full((num_frames, *carried.shape[2:]), 0.5, dtype=carried.dtype)
+        frames = frames.to(carried).unsqueeze(0).repeat(batch_size, 1, 1, 1, 1)
+        frames[:, :given] = carried
+        latents = self.encode_video(frames).to(device)
+        if carry_noise > 0:
+            given_latents = (given - 1) // self.vae_scale_factor_temporal + 1
+            shape = (batch_size, latents.shape[1], given_latents, *latents.shape[3:])
+            noise = randn_tensor(shape, generator=generator, device=device, dtype=latents.dtype)
+            latents[:, :, :given_latents] += carry_noise * noise
+        return self.condition_from_latents(latents, num_frames, given_frames=given)
+
+    def _call_windowed(
+        self,
+        settings: WindowSettings,
+        reference: torch.Tensor,
+        pose_video: Any,
+        pose_keypoints: Any,
+        driving_video: Any,
+        ref_pose: Any,
+        uses: frozenset[str],
+        image_embeds: torch.Tensor | None,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None,
+        height: int,
+        width: int,
+        num_frames: int,
+        num_inference_steps: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        output_type: str,
+        return_dict: bool,
+        callback_on_step_end: Callable | None,
+        batch_size: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        on_frames: Callable[[Any], None] | None,
+    ) -> AnimateXPipelineOutput | tuple:
+        """Steps 5-10 window by window (`settings.strategy` "chain" or "context"); frames past `num_frames`
+        (the last window's padding, its poses held on the last frame) are cut."""
+        reference = _resize(reference.unsqueeze(0), height, width) if "y" in uses else None
+        common = dict(
+            uses=uses, pose_video=pose_video, pose_keypoints=pose_keypoints, driving_video=driving_video,
+            ref_pose=ref_pose, image_embeds=image_embeds, height=height, width=width, batch_size=batch_size,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+        texts = (prompt_embeds, negative_prompt_embeds)
+        chunks = []
+
+        def emit(video: torch.Tensor) -> None:
+            frames = self.video_processor.postprocess_video(video, output_type=output_type)
+            chunks.append(frames) if on_frames is None else on_frames(frames)
+
+        run = self._run_chain if settings.strategy == "chain" else self._run_context
+        run(settings, reference, common, texts, num_frames, num_inference_steps, generator, callback_on_step_end,
+            emit)  # fmt: skip
+        self._current_timestep = None
+        self.maybe_free_model_hooks()
+        video = _concat_frames(chunks) if chunks else None
+        if not return_dict:
+            return (video,)
+        return AnimateXPipelineOutput(frames=video)
+
+    def _denoise(
+        self,
+        latents: torch.Tensor,
+        step_velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        num_inference_steps: int,
+        device: torch.device,
+        callback_on_step_end: Callable | None,
+        progress_bar: Any,
+        texts: tuple,
+    ) -> torch.Tensor:
+        """The sampler loop over `latents` with `step_velocity(latents, t)` giving each step's velocity."""
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self._num_timesteps = len(self.scheduler.timesteps)
+        for i, t in enumerate(self.scheduler.timesteps):
+            if self.interrupt:
+                continue
+            self._current_timestep = t
+            latents = self.scheduler.step(step_velocity(latents, t).float(), t, latents, return_dict=False)[0]
+            if callback_on_step_end is not None:
+                tensors = {"latents": latents, "prompt_embeds": texts[0], "negative_prompt_embeds": texts[1]}
+                latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
+        return latents
+
+    def _run_chain(
+        self, settings, reference, common, texts, num_frames, num_inference_steps, generator, callback, emit
+    ) -> None:
+        """Segment chaining: window after window, each conditioned on the previous one's last frames."""
+        carried_count = settings.overlap
+        plan = chain_windows(num_frames, settings.frames, carried_count)
+        batch_size, height, width, device = (
+            common["batch_size"],
+            common["height"],
+            common["width"],
+            common["device"],
+        )
+        carried = None  # (B, k, 3, H, W) in [0, 1]
+        with self.progress_bar(total=len(plan) * num_inference_steps) as progress_bar:
+            for index, (start, end) in enumerate(plan):
+                length = end - start
+                indices = [min(i, num_frames - 1) for i in range(start, end)]
+                cond_inputs, uncond_inputs = self._window_inputs(indices, **common)
+                if carried is None:
+                    condition = self.prepare_condition(reference, batch_size, height, width, length, device)
+                else:
+                    condition = self.chain_condition(
+                        reference, carried, length, settings.carry_noise, generator, device
+                    )
+                condition = condition.to(common["dtype"])
+
+                def velocity(
+                    latents: torch.Tensor,
+                    t: torch.Tensor,
+                    condition=condition,
+                    inputs=(cond_inputs, uncond_inputs),
+                ):
+                    model_input = torch.cat([latents.to(common["dtype"]), condition], dim=1)
+                    return self._guided_velocity(model_input, t, *texts, *inputs)
+
+                latents = self.prepare_latents(batch_size, height, width, length, device, generator)
+                latents = self._denoise(
+                    latents, _counting(velocity, progress_bar), num_inference_steps, device, callback, progress_bar,
+                    texts,
+                )  # fmt: skip
+                video = self.decode_video(latents).float()  # (B, 3, F, H, W) in [-1, 1]
+                if carried is not None and settings.colour_match:
+                    previous = carried.transpose(1, 2) * 2.0 - 1.0
+                    video = match_colours(video, video[:, :, :carried_count], previous).clamp(-1.0, 1.0)
+                carried = ((video[:, :, -carried_count:] + 1.0) / 2.0).transpose(1, 2)
+                skip = 0 if index == 0 else carried_count  # the carried frames were already written
+                keep = min(end, num_frames) - start
+                emit(video[:, :, skip:keep])
+
+    def _run_context(
+        self, settings, reference, common, texts, num_frames, num_inference_steps, generator, callback, emit
+    ) -> None:
+        """Latent context windows: every step denoises overlapping windows of the whole latent video and blends
+        their velocities; decoded in chunks of one window."""
+        stride = self.vae_scale_factor_temporal
+        batch_size, height, width, device = (
+            common["batch_size"],
+            common["height"],
+            common["width"],
+            common["device"],
+        )
+        total = round_up_frames(num_frames, stride)
+        latents = self.prepare_latents(batch_size, height, width, total, device, generator)
+        num_latent = latents.shape[2]
+        window, overlap = (settings.frames - 1) // stride + 1, settings.overlap // stride
+        plan = context_windows(num_latent, window, overlap)
+        weights = blend_weights(plan, num_latent, overlap)
+        inputs, conditions = [], {}
+        for start, end in plan:
+            first = start * stride  # a window's first latent frame stands for its first pixel frame
+            indices = [min(i, num_frames - 1) for i in range(first, first + (end - start - 1) * stride + 1)]
+            inputs.append(self._window_inputs(indices, **common))
+            if len(indices) not in conditions:  # every window is conditioned on the reference alone
+                conditions[len(indices)] = self.prepare_condition(
+                    reference, batch_size, height, width, len(indices), device
+                ).to(common["dtype"])
+
+        def velocity(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            blended = torch.zeros_like(latents)
+            for (start, end), weight, branch_inputs in zip(plan, weights, inputs, strict=True):
+                condition = conditions[(end - start - 1) * stride + 1]
+                model_input = torch.cat([latents[:, :, start:end].to(common["dtype"]), condition], dim=1)
+                prediction = self._guided_velocity(model_input, t, *texts, *branch_inputs).float()
+                blended[:, :, start:end] += prediction * weight.to(device).view(1, 1, -1, 1, 1)
+                progress_bar.update()
+            return blended
+
+        with self.progress_bar(total=len(plan) * num_inference_steps) as progress_bar:
+            latents = self._denoise(
+                latents, velocity, num_inference_steps, device, callback, progress_bar, texts
+            )
+        # Decode window by window: each chunk after the first is decoded with DECODE_WARMUP latent frames before
+        # it (the VAE's causal convolutions need them) whose pixels are dropped.
+        written = 0
+        for start in range(0, num_latent, window):
+            end = min(num_latent, start + window)
+            warmup = min(start, DECODE_WARMUP)
+            video = self.decode_video(latents[:, :, start - warmup : end]).float()
+            if start > 0:
+                video = video[:, :, 1 + (warmup - 1) * stride :]
+            video = video[:, :, : num_frames - written]
+            written += video.shape[2]
+            emit(video)
 
     # ---- call ------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -707,6 +1064,8 @@ class AnimateXPipeline(DiffusionPipeline):
         task: str = "animate",
         ref_pose: ImageInput | None = None,
         latents: torch.Tensor | None = None,
+        windows: WindowSettings | None = None,
+        on_frames: Callable[[Any], None] | None = None,
     ) -> AnimateXPipelineOutput | tuple:
         """Generate a video.
 
@@ -736,6 +1095,13 @@ class AnimateXPipeline(DiffusionPipeline):
             task: "animate" (pose-driven) or "ti2v" (text drives the whole video; pose inputs are ignored).
             ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
             latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
+            windows: How a video longer than the model's native length (`config.default_window_frames`) is cut
+                into windows (`WindowSettings`; fields left None take the config's defaults). In windows the
+                output has exactly `num_frames` frames (no 4k+1 rounding). A video of 4k+1 frames that fits in
+                one window runs exactly as without windows.
+            on_frames: Called with each window's decoded frames (in `output_type`, frames on axis 1) as soon
+                as they are ready (a one-window call: once, with all of them), to write them as they come; the
+                call's own output then holds no frames (`frames=None`), so memory does not grow with the video.
         """
         if num_inference_steps is None:
             num_inference_steps = self.config.default_num_inference_steps
@@ -761,7 +1127,15 @@ class AnimateXPipeline(DiffusionPipeline):
         batch_size = self._batch_size(prompt, prompt_embeds)
         height, width = self.fit_size(height, width, check_image(image, "image"))
         available = check_pose_video(pose_video, "pose_video") if pose_video is not None else None
-        num_frames = self.fit_num_frames(num_frames, available)
+        settings = self.window_settings(windows)
+        requested = num_frames or available
+        windowed = settings.strategy != "none" and (
+            requested > settings.frames
+            or requested != round_up_frames(requested, self.vae_scale_factor_temporal)
+        )
+        if windowed and output_type == "latent":
+            raise ValueError("`output_type='latent'` needs one window: pass `windows=WindowSettings('none')`")
+        num_frames = requested if windowed else self.fit_num_frames(num_frames, available)
         reference = image_to_tensor(image)
         if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
             pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
@@ -780,31 +1154,18 @@ class AnimateXPipeline(DiffusionPipeline):
             else:
                 image_embeds = self.zero_image_embeds(batch_size, device, dtype)
 
-        # 5. Encode motion (per-frame features of the driving video, for the IPI)
-        motion_embeds = None
-        if "motion_embeds" in uses and driving_video is not None:
-            if self._uses("use_pose_indicator"):
-                motion = self.encode_motion(video_to_tensor(driving_video)[:num_frames], device)
-                motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
-            else:
-                logger.info("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
-
-        # 6. Prepare pose conditions
-        pose_conditions = dict.fromkeys(POSE_CONDITIONS)
-        if uses.intersection(POSE_CONDITIONS):
-            if isinstance(pose_video, PoseSequence):
-                pose_video = pose_video[:num_frames]  # draw only the frames that are used
-            if isinstance(ref_pose, PoseSequence):
-                ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
-            pose_conditions = self.prepare_pose_conditions(
-                pose_video=pose_video_to_tensor(pose_video, height, width)[:num_frames],
-                ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
-                pose_keypoints=keypoints_to_tensor(pose_keypoints)[:num_frames] if pose_keypoints is not None else None,
-                height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,
+        if windowed:
+            return self._call_windowed(
+                settings, reference, pose_video, pose_keypoints, driving_video, ref_pose, uses, image_embeds,
+                prompt_embeds, negative_prompt_embeds, height, width, num_frames, num_inference_steps, generator,
+                output_type, return_dict, callback_on_step_end, batch_size, device, dtype, on_frames,
             )  # fmt: skip
-            pose_conditions = {
-                name: value if name in uses else None for name, value in pose_conditions.items()
-            }
+
+        # 5, 6 and 8. Motion features, pose conditions and the transformer inputs per CFG branch
+        cond_inputs, uncond_inputs = self._window_inputs(
+            list(range(num_frames)), uses, pose_video, pose_keypoints, driving_video, ref_pose, image_embeds,
+            height, width, batch_size, device, dtype,
+        )  # fmt: skip
 
         # 7. Prepare timesteps, latents and the condition `y`
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -815,12 +1176,6 @@ class AnimateXPipeline(DiffusionPipeline):
             batch_size, height, width, num_frames, device,
         )  # fmt: skip
 
-        # 8. Transformer inputs per CFG branch. The pose modules never see the timestep or the latents: their
-        # features are computed once here, not at every step.
-        pose_features = self.transformer.encode_pose_conditions(**pose_conditions, motion_embeds=motion_embeds)
-        cond_inputs = {"encoder_hidden_states_image": image_embeds, "pose_features": pose_features}
-        uncond_inputs = {**cond_inputs, "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED))}
-
         # 9. Denoising loop
         self._num_timesteps = len(timesteps)
         condition = condition.to(dtype)
@@ -830,16 +1185,9 @@ class AnimateXPipeline(DiffusionPipeline):
                     continue
                 self._current_timestep = t
                 latent_model_input = torch.cat([latents.to(dtype), condition], dim=1)
-                timestep = t.expand(latents.shape[0])
-                step_input = (latent_model_input, timestep)
-                noise_cond = self._predict("cond", *step_input, prompt_embeds, cond_inputs)
-                noise_pred = noise_cond
-                if self.do_classifier_free_guidance:
-                    noise_uncond = self._predict("uncond", *step_input, negative_prompt_embeds, uncond_inputs)
-                    noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
-                if self.do_text_guidance:
-                    noise_no_text = self._predict("no_text", *step_input, negative_prompt_embeds, cond_inputs)
-                    noise_pred = noise_pred + (text_guidance_scale - 1) * (noise_cond - noise_no_text)
+                noise_pred = self._guided_velocity(
+                    latent_model_input, t, prompt_embeds, negative_prompt_embeds, cond_inputs, uncond_inputs
+                )
 
                 latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
 
@@ -859,6 +1207,9 @@ class AnimateXPipeline(DiffusionPipeline):
         # 10. Decode
         video = latents if output_type == "latent" else self.decode_latents(latents, output_type)
         self.maybe_free_model_hooks()
+        if on_frames is not None:
+            on_frames(video)
+            video = None
         if not return_dict:
             return (video,)
         return AnimateXPipelineOutput(frames=video)
