@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from animatex.pose.sequence import PoseSequence
 
 if TYPE_CHECKING:
     from animatex.pipelines import AnimateXPipeline
+    from animatex.pipelines.windows import WindowSettings
 
 # The shipped demo model: weights/animatex-demo in the working directory (as `make demo` runs it), else in the
 # checkout this package is installed from (`pip install -e .`), so `animatex animate` works from any folder.
@@ -47,14 +48,16 @@ class Animation:
     """The result of `animate`, with the inputs at the output size for `make_grid`.
 
     Frames are uint8 (F, H, W, 3); `driving` is None when the motion came from a pose file. `poses` are the
-    driving poses after retargeting (in the reference's pixels, or the driving's with align "none").
+    driving poses after retargeting (in the reference's pixels, or the driving's with align "none"). When the
+    frames were streamed (`animate(on_frames=...)`), `frames` and the grid's videos (`pose_video`, `driving`,
+    `driving_pose_video`) are None: nothing grows with the video's length.
     """
 
-    frames: np.ndarray
+    frames: np.ndarray | None
     reference: np.ndarray
-    pose_video: np.ndarray
+    pose_video: np.ndarray | None
     driving: np.ndarray | None
-    driving_pose_video: np.ndarray
+    driving_pose_video: np.ndarray | None
     poses: PoseSequence
     fps: float
     align: str
@@ -194,6 +197,8 @@ def animate(
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
+    windows: WindowSettings | None = None,
+    on_frames: Callable[[np.ndarray], None] | None = None,
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
@@ -214,7 +219,11 @@ def animate(
         num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
         task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
-        progress: Show the pipeline's progress bar.
+        progress: Show the pipeline's progress bar (one bar over windows x steps).
+        windows: How a driving video longer than the model's native length is cut into windows
+            (`animatex.pipelines.windows.WindowSettings`); None: the model's defaults.
+        on_frames: Gets the result window by window as uint8 (f, H, W, 3) frames (to write them as they come);
+            the returned `Animation` then holds no frames (see `Animation`).
     """
     import torch
 
@@ -235,7 +244,16 @@ def animate(
     # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)
     width, height = size if size is not None else (None, None)
-    output = pipe(
+    kept: list[np.ndarray] = []
+    count, shape = 0, None
+
+    def take(window: np.ndarray) -> None:
+        nonlocal count, shape
+        frames = np.round(np.clip(window[0], 0.0, 1.0) * 255.0).astype(np.uint8)
+        count, shape = count + len(frames), frames.shape[1:3]
+        kept.append(frames) if on_frames is None else on_frames(frames)
+
+    pipe(
         image=reference,
         pose_video=aligned,
         driving_video=driving,
@@ -250,17 +268,19 @@ def animate(
         output_type="np",
         task=task,
         ref_pose=reference_pose,
+        windows=windows,
+        on_frames=take,
     )
-    frames = np.round(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
 
     # 4. The inputs at the output's size and length, for the grid
-    count, height, width = frames.shape[:3]
+    height, width = shape
+    grid = on_frames is None
     return Animation(
-        frames=frames,
+        frames=np.concatenate(kept) if grid else None,
         reference=resize_frames(reference, width, height),
-        pose_video=draw_pose_video(aligned[:count], width, height),
-        driving=resize_frames(driving[:count], width, height) if driving is not None else None,
-        driving_pose_video=draw_pose_video(poses[:count], width, height),
+        pose_video=draw_pose_video(aligned[:count], width, height) if grid else None,
+        driving=resize_frames(driving[:count], width, height) if grid and driving is not None else None,
+        driving_pose_video=draw_pose_video(poses[:count], width, height) if grid else None,
         poses=aligned[:count],
         fps=poses.fps,
         align=align,

@@ -40,10 +40,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="guidance on the prompt alone (what the background does); <= 1 turns it off (default: the model's own)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--frames", type=int, help="frames to generate (default all; rounded down to 4k+1)")
+    parser.add_argument("--frames", type=int, help="frames to generate (default all)")
     parser.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 832x480 (default: the reference's size)")
     parser.add_argument("--task", choices=("animate", "ti2v"), default="animate",
                         help="animate (pose-driven, default) or ti2v (the prompt drives the whole video)")  # fmt: skip
+    windows = parser.add_argument_group(
+        "long videos",
+        "a driving video longer than the model's native length runs in windows (docs/pipeline.md)",
+    )
+    windows.add_argument("--window-strategy", choices=("chain", "context", "none"),
+                         help="chain: each window continues from the last frames of the one before; context: "
+                         "overlapping windows blended at every step; none: one window, however long (default: "
+                         "the model's own, chain for the demo model)")  # fmt: skip
+    windows.add_argument("--window", type=int,
+                         help="window length in frames, 4k+1 (default: the model's native length; demo 17, Wan 81)")  # fmt: skip
+    windows.add_argument("--overlap", type=int,
+                         help="chain: frames carried into the next window, 4j+1 (default 5); context: frames two "
+                         "windows share, a multiple of 4 (default 8)")  # fmt: skip
+    windows.add_argument("--colour-match", action="store_true",
+                         help="chain: match each window's colours to the previous window's over the overlap")  # fmt: skip
+    windows.add_argument("--carry-noise", type=float, default=0.0,
+                         help="chain: noise added to the carried frames' latents (default 0)")  # fmt: skip
+    windows.add_argument("--no-crossfade", action="store_true",
+                         help="chain: start each window where the carried frames end instead of blending them")  # fmt: skip
     parser.add_argument(
         "--backend", choices=("mediapipe", "dwpose"), default="mediapipe", help="pose detector"
     )
@@ -87,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
     if args.frames is not None and args.frames < 1:
         raise AnimatexError(f"--frames must be a positive integer, got {args.frames}")
+    if args.carry_noise < 0:
+        raise AnimatexError(f"--carry-noise must be >= 0, got {args.carry_noise}")
 
     from animatex.animate import (
         animate,
@@ -96,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         parse_size,
         read_driving,
     )
-    from animatex.io import read_image, write_video
+    from animatex.io import VideoWriter, read_image, write_video
+    from animatex.pipelines.windows import WindowSettings
 
     size = parse_size(args.size) if args.size is not None else None
     with warnings.catch_warnings():
@@ -113,16 +135,26 @@ def run(args: argparse.Namespace) -> int:
         # Without a reference pose there is nothing to retarget onto (detection already said so), and ti2v
         # ignores the poses altogether.
         align = args.align if reference_pose is not None else "none"
-        animation = animate(
-            pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
-            align=align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
-            guidance_scale=args.guidance, text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task,
+        windows = WindowSettings(
+            args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
+            not args.no_crossfade,
         )  # fmt: skip
-    frames = animation.frames
-    write_video(args.output, frames, animation.fps)
-    print(
-        f"{args.output}: {len(frames)} frames at {animation.fps:g} fps, {frames.shape[2]}x{frames.shape[1]}"
-    )
+        settings = dict(
+            driving=driving, reference_pose=reference_pose, prompt=args.prompt, align=align, size=size,
+            num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
+            text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task, windows=windows,
+        )  # fmt: skip
+        # Without a grid the result is written window by window as it is made (to a temporary file renamed at
+        # the end, so Ctrl-C leaves no broken video); the grid needs every frame at once.
+        if args.grid is None:
+            with VideoWriter(args.output, poses.fps) as writer:
+                animation = animate(pipe, reference, poses, on_frames=writer.write, **settings)
+            count, (height, width) = writer.frames_written, writer.frame_shape[:2]
+        else:
+            animation = animate(pipe, reference, poses, **settings)
+            write_video(args.output, animation.frames, animation.fps)
+            count, height, width = animation.frames.shape[:3]
+    print(f"{args.output}: {count} frames at {animation.fps:g} fps, {width}x{height}")
     if args.grid is not None:
         write_video(args.grid, animation_grid(animation), animation.fps)
         print(f"{args.grid}: reference | driving | pose | result")

@@ -4,12 +4,13 @@ No torch here: this package is imported by data loaders and the pose tools and m
 """
 
 from animatex.io.image import IMAGE_SUFFIXES, read_image, resize_frames, write_image
-from animatex.io.video import DEFAULT_FPS, VIDEO_SUFFIXES, read_video, write_video
+from animatex.io.video import DEFAULT_FPS, VIDEO_SUFFIXES, VideoWriter, read_video, write_video
 
 __all__ = [
     "DEFAULT_FPS",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
+    "VideoWriter",
     "read_image",
     "read_video",
     "resize_frames",

@@ -6,6 +6,7 @@ images, or a single image. Written as H.264 mp4 (yuv420p, plays everywhere) or g
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import re
 from collections.abc import Sequence
@@ -140,28 +141,107 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    import imageio_ffmpeg
+def _check_output(path: Path, fps: float, crf: int) -> None:
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
+    if not (isinstance(fps, numbers.Real) and np.isfinite(fps) and fps > 0):
+        raise AnimatexError(f"{path}: fps must be a positive number, got {fps!r}")
+    if not 0 <= int(crf) <= 51:
+        raise AnimatexError(f"{path}: crf must lie in 0..51, got {crf}")
 
-    frames = _pad_even(frames)
-    height, width = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        quality=None,
-        macro_block_size=1,  # we pad to even sizes ourselves instead of letting ffmpeg resize to 16
-        output_params=["-crf", str(crf), "-preset", "medium"],
-    )
-    writer.send(None)  # start the generator
-    try:
+
+class VideoWriter:
+    """Writes a video a batch of frames at a time (a long generation window by window), atomically.
+
+    Frames go to a hidden temporary file next to `path` (`.NAME.partial.mp4`), renamed to `path` when the
+    writer closes normally; on an error or Ctrl-C inside the `with` block the temporary file is deleted, so no
+    half-written video is ever left at `path`. mp4 frames are encoded as they come (memory stays flat); a gif
+    is assembled at the end. Use as `with VideoWriter(path, fps) as writer: writer.write(frames)`.
+    """
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS, *, crf: int = 18):
+        self.path = Path(path)
+        _check_output(self.path, fps, crf)
+        self.fps, self.crf = float(fps), int(crf)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.frames_written = 0
+        self.frame_shape: tuple[int, ...] | None = None
+        self._encoder = None
+        self._gif_frames: list[np.ndarray] = []
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, traceback: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frames: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Append frames (F, H, W, 3) uint8 (or float in 0..1); every batch must have the first one's size."""
+        frames = _as_frames(frames, str(self.path))
+        if self.frame_shape is None:
+            self.frame_shape = frames.shape[1:]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif frames.shape[1:] != self.frame_shape:
+            raise AnimatexError(
+                f"{self.path}: frames of size {frames.shape[2]}x{frames.shape[1]} after "
+                f"{self.frame_shape[1]}x{self.frame_shape[0]}; all frames must have one size"
+            )
+        if self.path.suffix.lower() == ".gif":
+            self._gif_frames.extend(frames)
+        else:
+            self._send_mp4(frames)
+        self.frames_written += len(frames)
+
+    def _send_mp4(self, frames: np.ndarray) -> None:
+        import imageio_ffmpeg
+
+        frames = _pad_even(frames)
+        if self._encoder is None:
+            height, width = frames.shape[1:3]
+            self._encoder = imageio_ffmpeg.write_frames(
+                str(self.partial),
+                (width, height),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p",
+                quality=None,
+                macro_block_size=1,  # we pad to even sizes ourselves instead of letting ffmpeg resize to 16
+                output_params=["-crf", str(self.crf), "-preset", "medium"],
+            )
+            self._encoder.send(None)  # start the generator
         for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-    finally:
-        writer.close()
+            self._encoder.send(np.ascontiguousarray(frame))
+
+    def close(self) -> Path:
+        """Finish the file and move it to `path`; a writer given no frames raises and leaves nothing."""
+        if self.frames_written == 0:
+            self.abort()
+            raise AnimatexError(f"{self.path}: no frames to write")
+        try:
+            if self._encoder is not None:
+                encoder, self._encoder = self._encoder, None
+                encoder.close()
+            if self._gif_frames:
+                _write_gif(self.partial, np.stack(self._gif_frames), self.fps)
+                self._gif_frames = []
+        except BaseException:
+            self.abort()
+            raise
+        self.partial.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and delete the temporary file; `path` is left as it was."""
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            with contextlib.suppress(Exception):  # ffmpeg may already be gone (Ctrl-C reaches it too)
+                encoder.close()
+        self._gif_frames = []
+        self.partial.unlink(missing_ok=True)
 
 
 def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -171,7 +251,13 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     duration_ms = 10 * max(1, round(100.0 / fps))
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(
-        path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False
+        path,
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        optimize=False,
+        format="GIF",
     )
 
 
@@ -180,21 +266,15 @@ def write_video(
 ) -> Path:
     """Write frames (F, H, W, 3) uint8 (or float in 0..1) as H.264 mp4 or gif; creates parent folders.
 
+    Atomic: written to a temporary file and renamed (`VideoWriter`), so an existing file is replaced only by
+    a finished video.
+
     mp4: libx264, yuv420p, constant quality `crf` (0 lossless luma .. 51 worst; 18 looks lossless);
     odd sizes get one repeated edge row/column. gif: delays rounded to 1/100 s, loops forever.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".mp4", ".gif"):
-        raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
-    if not (isinstance(fps, numbers.Real) and np.isfinite(fps) and fps > 0):
-        raise AnimatexError(f"{path}: fps must be a positive number, got {fps!r}")
-    if not 0 <= int(crf) <= 51:
-        raise AnimatexError(f"{path}: crf must lie in 0..51, got {crf}")
+    _check_output(path, fps, crf)
     frames = _as_frames(frames, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        _write_gif(path, frames, float(fps))
-    else:
-        _write_mp4(path, frames, float(fps), int(crf))
+    with VideoWriter(path, fps, crf=crf) as writer:
+        writer.write(frames)
     return path

@@ -11,7 +11,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     ModelMixin,  # noqa: F401  (folders saved before 0.2 name this module as the transformer's library)
 )
+from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
 from diffusers.utils import logging
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
@@ -63,6 +64,7 @@ from animatex.pipelines.windows import (
     chain_windows,
     check_settings,
     context_windows,
+    crossfade,
     match_colours,
     round_up_frames,
     take_frames,
@@ -86,9 +88,6 @@ TASK_CONDITIONS: dict[str, frozenset[str]] = {
 # as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
 UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
-# Latent frames decoded before each chunk of a context-window video (and then dropped): the Wan VAE decoder's
-# causal convolutions carry two frames of state.
-DECODE_WARMUP = 2
 
 
 def _clean_prompt(text: str) -> str:
@@ -741,6 +740,46 @@ class AnimateXPipeline(DiffusionPipeline):
                 **inputs,
             )[0]  # fmt: skip
 
+    @torch.no_grad()
+    def decode_video_chunks(self, latents: torch.Tensor, chunk: int) -> Iterator[torch.Tensor]:
+        """`decode_video` in pieces of `chunk` latent frames, yielded as decoded, exactly equal to one call.
+
+        The Wan VAE decodes latent frame by latent frame, carrying its causal convolutions' state in its cache;
+        this runs that same loop and yields every `chunk` frames instead of keeping the whole video. A VAE
+        with tiling on (or another VAE) decodes windows of `chunk` the whole video at once.
+        """
+        vae = self.vae
+        if not isinstance(vae, AutoencoderKLWan) or vae.use_tiling or not hasattr(vae, "clear_cache"):
+            video = self.decode_video(latents)
+            for start in range(0, video.shape[2], chunk * self.vae_scale_factor_temporal):
+                yield video[:, :, start : start + chunk * self.vae_scale_factor_temporal]
+            return
+        mean, std = self._latents_mean_std(vae.device, vae.dtype)
+        vae.clear_cache()
+        try:
+            for start in range(0, latents.shape[2], chunk):
+                part = (
+                    latents[:, :, start : start + chunk].to(device=vae.device, dtype=vae.dtype) * std + mean
+                )
+                part = vae.post_quant_conv(part)
+                pieces = []
+                for i in range(part.shape[2]):
+                    vae._conv_idx = [0]
+                    pieces.append(
+                        vae.decoder(
+                            part[:, :, i : i + 1],
+                            feat_cache=vae._feat_map,
+                            feat_idx=vae._conv_idx,
+                            first_chunk=start + i == 0,
+                        )  # fmt: skip
+                    )
+                out = torch.cat(pieces, 2)
+                if vae.config.patch_size is not None:
+                    out = unpatchify(out, patch_size=vae.config.patch_size)
+                yield out.clamp(-1.0, 1.0)
+        finally:
+            vae.clear_cache()
+
     def _guided_velocity(
         self,
         latent_model_input: torch.Tensor,
@@ -948,6 +987,7 @@ class AnimateXPipeline(DiffusionPipeline):
             common["device"],
         )
         carried = None  # (B, k, 3, H, W) in [0, 1]
+        held = None  # the previous window's last k frames (B, 3, k, H, W), kept back to crossfade
         with self.progress_bar(total=len(plan) * num_inference_steps) as progress_bar:
             for index, (start, end) in enumerate(plan):
                 length = end - start
@@ -979,10 +1019,15 @@ class AnimateXPipeline(DiffusionPipeline):
                 if carried is not None and settings.colour_match:
                     previous = carried.transpose(1, 2) * 2.0 - 1.0
                     video = match_colours(video, video[:, :, :carried_count], previous).clamp(-1.0, 1.0)
+                if carried is not None and settings.crossfade:
+                    video[:, :, :carried_count] = crossfade(held, video[:, :, :carried_count])
                 carried = ((video[:, :, -carried_count:] + 1.0) / 2.0).transpose(1, 2)
-                skip = 0 if index == 0 else carried_count  # the carried frames were already written
-                keep = min(end, num_frames) - start
-                emit(video[:, :, skip:keep])
+                # The frames shared with the previous window were written by it, unless held back to crossfade.
+                first = 0 if index == 0 or settings.crossfade else carried_count
+                last = min(end, num_frames) - start
+                if settings.crossfade and index < len(plan) - 1:
+                    held, last = video[:, :, -carried_count:], length - carried_count
+                emit(video[:, :, first:last])
 
     def _run_context(
         self, settings, reference, common, texts, num_frames, num_inference_steps, generator, callback, emit
@@ -1026,16 +1071,9 @@ class AnimateXPipeline(DiffusionPipeline):
             latents = self._denoise(
                 latents, velocity, num_inference_steps, device, callback, progress_bar, texts
             )
-        # Decode window by window: each chunk after the first is decoded with DECODE_WARMUP latent frames before
-        # it (the VAE's causal convolutions need them) whose pixels are dropped.
         written = 0
-        for start in range(0, num_latent, window):
-            end = min(num_latent, start + window)
-            warmup = min(start, DECODE_WARMUP)
-            video = self.decode_video(latents[:, :, start - warmup : end]).float()
-            if start > 0:
-                video = video[:, :, 1 + (warmup - 1) * stride :]
-            video = video[:, :, : num_frames - written]
+        for video in self.decode_video_chunks(latents, window):
+            video = video.float()[:, :, : num_frames - written]
             written += video.shape[2]
             emit(video)
 

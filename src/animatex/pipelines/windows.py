@@ -37,6 +37,8 @@ class WindowSettings:
             regenerated carried frames match the previous window's.
         carry_noise: chain only: standard deviation of the noise added to the carried frames' latents in `y`
             (0: none), so small errors are not copied verbatim from window to window.
+        crossfade: chain only: the frames two windows share are written as a blend of both (weights ramped
+            over the overlap) instead of the earlier window's alone.
     """
 
     strategy: str | None = None
@@ -44,6 +46,7 @@ class WindowSettings:
     overlap: int | None = None
     colour_match: bool = False
     carry_noise: float = 0.0
+    crossfade: bool = True
 
 
 DEFAULT_OVERLAP = {"chain": 5, "context": 8}
@@ -132,6 +135,15 @@ def match_colours(video: torch.Tensor, source: torch.Tensor, target: torch.Tenso
     # Bound the gain: a nearly flat overlap (a blank background) must not blow the new window's contrast up.
     gain = (target_std / source_std).clamp(0.5, 2.0)
     return (video - source_mean) * gain + target_mean
+
+
+def crossfade(previous: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """Blend two takes (B, C, k, H, W) of the same k frames: frame j is (j + 1) / (k + 1) `new`, the rest
+    `previous`, so the video passes from one window to the next over the overlap."""
+    count = previous.shape[2]
+    weight = torch.arange(1, count + 1, dtype=previous.dtype, device=previous.device) / (count + 1)
+    weight = weight.view(1, 1, -1, 1, 1)
+    return previous * (1 - weight) + new * weight
 
 
 def take_frames(frames: object, indices: list[int]) -> object:
