@@ -1,6 +1,6 @@
 """Official Animate-X++ checkpoints (`animate-x++.ckpt`, `animate-x++_simple.ckpt`) -> AnimateXTransformer3DModel.
 
-What the release does when it loads one (docs/reference.md section 11):
+What the release does when it loads one (the official release's `examples/inference_480p.py`):
 - every key containing `lora` must contain `pipe.dit.`; the DiT weight it modifies is named by the `.lora_B.`
   key; the merge is W += lora_B @ lora_A in bf16, with no alpha/rank scaling, biases untouched;
 - keys containing a pose-module name are loaded (strictly) into that module after stripping "<module>.";

@@ -54,7 +54,7 @@ DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_enc
 # OpenAI CLIP normalisation, used by Wan's CLIP and by OpenCLIP ViT-H-14 alike.
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
-SCHEDULER_SHIFT = 5.0  # reference.md section 2
+SCHEDULER_SHIFT = 5.0  # Wan2.1, github.com/Wan-Video/Wan2.1
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Animate-X++ transformer: the Wan2.1 DiT plus the explicit and implicit pose conditions, in this one file.
 
 Order: helpers -> `PoseGuider` -> `RefPoseEncoder` -> `ImplicitPoseIndicator` (keypoint encoder, Perceiver
-resampler) -> `AnimateXTransformer3DModel`. Facts come from docs/reference.md sections 2-4 (Animate-X, arXiv
-2410.10306; Animate-X++, arXiv 2508.09454); the Wan part is diffusers' `WanTransformer3DModel` unchanged.
+resampler) -> `AnimateXTransformer3DModel`. Facts come from the papers (Animate-X, arXiv 2410.10306;
+Animate-X++, arXiv 2508.09454) and the official release (github.com/Lucaria-Academy/Animate-X-plusplus); the
+Wan part is diffusers' `WanTransformer3DModel` unchanged.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class ChannelsLastConv3d(nn.Conv3d):
 
 
 class PoseGuider(nn.Module):
-    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
+    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, the official release's `dwpose_embedding`).
 
     Six stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
     second patch embedding whose kernel and stride equal the DiT `patch_size`. For a 4x-spatial VAE the first
@@ -268,7 +269,7 @@ class KeypointEncoderLayer(nn.Module):
 
 
 class KeypointEncoder(nn.Module):
-    """Per-frame body keypoints -> one query token per frame (the IPI query, reference.md section 4)."""
+    """Per-frame body keypoints -> one query token per frame (the IPI query, Animate-X, arXiv 2410.10306, and the official release's IPI module)."""
 
     def __init__(
         self,

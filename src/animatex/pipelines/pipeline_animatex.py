@@ -65,7 +65,7 @@ OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 # The one place that decides which conditions each task feeds the transformer. A condition left out is
 # absent: `None` for the optional pose inputs, zeros for the inputs an I2V DiT cannot go without (`y` and the
-# CLIP tokens). ti2v follows reference.md section 6: the official `is_i2v` switch zeroes the pose tokens,
+# CLIP tokens). ti2v follows the official release's `is_i2v` switch in `diffsynth/pipelines/wan_video.py`: the official `is_i2v` switch zeroes the pose tokens,
 # the ref-pose features, `y` and the CLIP features, so text alone drives the video.
 TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
