@@ -29,7 +29,7 @@ def load_torch_file(path: str | Path, *, mmap: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" in str(error).lower():
+        if "unsupported global" in str(error).lower():  # an object to build by calling a named function
             raise AnimatexError(f"{path} {PICKLE_REFUSAL}") from error
         raise AnimatexError(f"{path} is not a torch weight file or is damaged; download it again") from error
     except Exception as error:  # noqa: BLE001 - zip, pickle and EOF errors all mean a damaged or foreign file
