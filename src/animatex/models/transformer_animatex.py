@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from diffusers.models.transformers.transformer_wan import (
     _get_added_kv_projections,
     _get_qkv_projections,
 )
-from diffusers.utils import apply_lora_scale, logging
+from diffusers.utils import BaseOutput, apply_lora_scale, logging
 
 logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
 
@@ -34,6 +35,9 @@ VAE_SCALE_FACTOR_TEMPORAL = 4
 VAE_SCALE_FACTOR_SPATIAL = 8
 SUPPORTED_SPATIAL_FACTORS = (4, 8)
 POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
+# diffusers' Wan attention splits the image tokens from the text by assuming exactly 512 text tokens
+# ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
+TEXT_SEQUENCE_LENGTH = 512
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -86,26 +90,29 @@ class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
     """Wan's attention processor with the text padding masked out of the text cross-attention.
 
     Wan pads every prompt to 512 tokens with zeros and attends to all of them: the ~490 identical padding keys
-    dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The
-    transformer cuts the text to the batch's longest prompt and sets `text_mask` (B, 1, 1, text tokens), True
-    for real tokens, before running each block; the cross-attention's last `text_mask.shape[-1]` context
-    tokens are the text, any before them the image (Wan's processor assumes exactly 512 text tokens).
+    dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The mask
+    travels with the data, not as state: the transformer zeroes the embedded padding rows (`zero_text_padding`),
+    so a text row that is all zeros is padding. The cross-attention context is [image tokens, 512 text tokens]
+    as in Wan; the text is cut to the batch's longest prompt before its projections and its padding masked.
     """
 
-    text_mask: torch.Tensor | None = None
-
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        if encoder_hidden_states is None or self.text_mask is None:
+        if encoder_hidden_states is None:  # self-attention
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        text_length = self.text_mask.shape[-1]
-        image = encoder_hidden_states[:, : encoder_hidden_states.shape[1] - text_length]
-        text = encoder_hidden_states[:, encoder_hidden_states.shape[1] - text_length :]
+        split = encoder_hidden_states.shape[1] - TEXT_SEQUENCE_LENGTH
+        if split < 0:
+            raise ValueError(
+                f"the text cross-attention expects {TEXT_SEQUENCE_LENGTH} text tokens after the image tokens, "
+                f"got a context of {encoder_hidden_states.shape[1]} tokens"
+            )
+        image, text = encoder_hidden_states[:, :split], encoder_hidden_states[:, split:]
+        text, text_mask = trim_text_padding(text, text_padding_mask(text))
 
         query, key, value = _get_qkv_projections(attn, hidden_states, text)
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        out = self._attend(query, key, value, self.text_mask)
+        out = self._attend(query, key, value, text_mask)
         if attn.add_k_proj is not None and image.shape[1] > 0:
             key_image, value_image = _get_added_kv_projections(attn, image)
             key_image = attn.norm_added_k(key_image).unflatten(2, (attn.heads, -1))
@@ -127,6 +134,12 @@ def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
     return keep[:, None, None, :]
 
 
+def zero_text_padding(embedded: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    """Zero the embedded text rows that `text_mask` (B, 1, 1, S) marks as padding, so the mask travels with the
+    text through the blocks (the text embedder maps a zero row to a constant non-zero one)."""
+    return embedded * text_mask[:, 0, 0, :, None].to(embedded.dtype)
+
+
 def trim_text_padding(
     encoder_hidden_states: torch.Tensor, text_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,13 +148,6 @@ def trim_text_padding(
     attention time)."""
     length = int(text_mask.flatten(1).any(0).nonzero().max()) + 1
     return encoder_hidden_states[:, :length], text_mask[..., :length]
-
-
-def _run_block(block: nn.Module, text_mask: torch.Tensor | None, *inputs: Any) -> torch.Tensor:
-    """One transformer block with its text mask set first (again when gradient checkpointing recomputes it)."""
-    if text_mask is not None:
-        block.attn2.processor.text_mask = text_mask
-    return block(*inputs)
 
 
 class ChannelsLastConv3d(nn.Conv3d):
@@ -445,6 +451,24 @@ class ImplicitPoseIndicator(nn.Module):
         return self.proj_out(hidden_states.transpose(1, 2))  # (B, k+1, out_dim)
 
 
+@dataclass
+class AnimateXPoseFeatures(BaseOutput):
+    """What the pose modules give the DiT, computed once per video by `encode_pose_conditions`.
+
+    Args:
+        pose_states (`torch.Tensor` of shape `(B, inner_dim, f, h', w')`, *optional*): pose-guider features, one
+            per token of the patched latent grid, added to the tokens after patch embedding.
+        ref_pose_embeds (`torch.Tensor` of shape `(B, C_y, h, w)`, *optional*): reference-pose features added to
+            the image-condition channels `y` of every latent frame.
+        pose_indicator_states (`torch.Tensor` of shape `(B, f, inner_dim)`, *optional*): the Implicit Pose
+            Indicator's vector per latent frame, added to the input of its blocks.
+    """
+
+    pose_states: torch.Tensor | None = None
+    ref_pose_embeds: torch.Tensor | None = None
+    pose_indicator_states: torch.Tensor | None = None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Core model
 # ---------------------------------------------------------------------------------------------------------
@@ -475,12 +499,6 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         mask_text_padding (`bool`): keep the zero padding of the text embeddings out of the text
             cross-attention (`TextPaddingMaskedAttnProcessor`). False (Wan2.1's behaviour) for Wan weights, which
             were trained attending to it; for small models trained from scratch.
-        reference_in_every_frame (`bool`): what the pipeline puts in the latent part of the condition `y`:
-            False (Wan2.1 I2V) the reference as the first frame and empty frames after it; True the VAE
-            latents of the reference held still for the whole clip, so every token sees the character's
-            appearance at its place (the mask channels still mark only the first frame as given). No weights
-            change; for small models trained from scratch, which otherwise must learn to carry the appearance
-            from the first frame by attention alone.
     """
 
     _skip_layerwise_casting_patterns = [
@@ -531,7 +549,6 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         num_keypoints: int = 18,
         vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
         mask_text_padding: bool = False,
-        reference_in_every_frame: bool = False,
     ) -> None:
         if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
             raise ValueError(
@@ -658,32 +675,22 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 module.to_empty(device=device)
         self.initialize_pose_weights(names)
 
-    def _text_mask(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor | None:
-        """The text cross-attention's key mask when `mask_text_padding` (the image tokens attend unmasked)."""
-        if not self.config.get("mask_text_padding", False):
-            return None
+    def _check_mask_text_padding(self) -> None:
         for index, block in enumerate(self.blocks):
             if not isinstance(block.attn2.processor, TextPaddingMaskedAttnProcessor):
                 raise ValueError(
                     f"mask_text_padding=True needs TextPaddingMaskedAttnProcessor in every cross-attention, but "
                     f"block {index} has {type(block.attn2.processor).__name__} (set_attn_processor replaced it)."
                 )
-        return text_padding_mask(encoder_hidden_states)
 
     def _check_pose_inputs(
         self,
-        hidden_states: torch.Tensor,
         pose_video: torch.Tensor | None,
         ref_pose: torch.Tensor | None,
         pose_keypoints: torch.Tensor | None,
         motion_embeds: torch.Tensor | None,
     ) -> None:
-        batch_size, _, num_frames, height, width = hidden_states.shape
-        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
-        factor = self.config.vae_scale_factor_spatial
-        pixel_h, pixel_w = height * factor, width * factor
-        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
-
+        """Each given pose input has its module, and the IPI's two inputs come together."""
         for name, value, module in (
             ("pose_video", pose_video, "pose_guider"),
             ("ref_pose", ref_pose, "ref_pose_encoder"),
@@ -691,39 +698,116 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         ):
             if value is not None and getattr(self, module) is None:
                 raise ValueError(f"{name} was given but this model has no {module} (use_{module}=False).")
-        if pose_video is not None and tuple(pose_video.shape) != (
-            batch_size,
-            3,
-            pixel_frames,
-            pixel_h,
-            pixel_w,
-        ):
-            raise ValueError(
-                f"pose_video has shape {tuple(pose_video.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_frames, pixel_h, pixel_w)} (B, RGB, 4k+1 frames, {factor}x latent size)."
-            )
-        if ref_pose is not None and tuple(ref_pose.shape) != (batch_size, 3, pixel_h, pixel_w):
-            raise ValueError(
-                f"ref_pose has shape {tuple(ref_pose.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_h, pixel_w)} (B, RGB, {factor}x latent size)."
-            )
         if (motion_embeds is None) != (pose_keypoints is None):
             raise ValueError(
                 "The implicit pose indicator needs both motion_embeds and pose_keypoints; pass both or neither."
             )
+
+    def _check_pose_input_shapes(
+        self,
+        hidden_states: torch.Tensor,
+        pose_video: torch.Tensor | None,
+        ref_pose: torch.Tensor | None,
+        pose_keypoints: torch.Tensor | None,
+        motion_embeds: torch.Tensor | None,
+    ) -> None:
+        """Raw pose inputs fit the latent grid of `hidden_states` (B, C, f, h, w)."""
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
+        factor = self.config.vae_scale_factor_spatial
+        pixel_h, pixel_w = height * factor, width * factor
+        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
+        expected = {
+            "pose_video": (
+                pose_video,
+                (batch_size, 3, pixel_frames, pixel_h, pixel_w),
+                f"(B, RGB, 4k+1 frames, {factor}x latent size)",
+            ),
+            "ref_pose": (ref_pose, (batch_size, 3, pixel_h, pixel_w), f"(B, RGB, {factor}x latent size)"),
+            "motion_embeds": (
+                motion_embeds,
+                (batch_size, pixel_frames, self.config.motion_embed_dim),
+                "(B, 4k+1 frames, motion_embed_dim)",
+            ),
+            "pose_keypoints": (
+                pose_keypoints,
+                (batch_size, pixel_frames, self.config.num_keypoints, 2),
+                "(B, 4k+1 frames, keypoints, xy)",
+            ),
+        }
+        for name, (value, shape, layout) in expected.items():
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(
+                    f"{name} has shape {tuple(value.shape)}; for {grid} it must be {shape} {layout}."
+                )
+
+    def _check_pose_features(self, hidden_states: torch.Tensor, features: AnimateXPoseFeatures) -> None:
+        """The features fit the latent grid of `hidden_states` (B, C, f, h, w)."""
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        factor = self.config.vae_scale_factor_spatial
+        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
+        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
+        expected = {
+            "pose_states": (
+                (batch_size, self.inner_dim, num_frames // p_t, height // p_h, width // p_w),
+                f"a pose_video of {(batch_size, 3, pixel_frames, height * factor, width * factor)}",
+            ),
+            "ref_pose_embeds": (
+                (batch_size, self.config.in_channels - self.config.out_channels, height, width),
+                f"a ref_pose of {(batch_size, 3, height * factor, width * factor)}",
+            ),
+            "pose_indicator_states": (
+                (batch_size, num_frames, self.inner_dim),
+                f"motion_embeds and pose_keypoints of {pixel_frames} frames",
+            ),
+        }
+        for name, (shape, source) in expected.items():
+            value = getattr(features, name)
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(
+                    f"pose features {name} have shape {tuple(value.shape)}; {grid} needs {shape}, i.e. {source} "
+                    f"(B, RGB or features, 4k+1 frames, {factor}x latent size)."
+                )
+
+    @property
+    def inner_dim(self) -> int:
+        return self.config.num_attention_heads * self.config.attention_head_dim
+
+    def encode_pose_conditions(
+        self,
+        pose_video: torch.Tensor | None = None,
+        ref_pose: torch.Tensor | None = None,
+        pose_keypoints: torch.Tensor | None = None,
+        motion_embeds: torch.Tensor | None = None,
+    ) -> AnimateXPoseFeatures:
+        """Run the pose modules once: their outputs depend on the pose inputs only, never on the timestep or the
+        noisy latents, so a sampler computes them once per video (or window) and passes them to every step.
+
+        Args:
+            pose_video (`torch.Tensor` of shape `(B, 3, 4k+1, H, W)`, *optional*): rendered driving pose frames
+                in [0, 1] for the pose guider.
+            ref_pose (`torch.Tensor` of shape `(B, 3, H, W)`, *optional*): rendered reference pose in [0, 1].
+            pose_keypoints (`torch.Tensor` of shape `(B, 4k+1, num_keypoints, 2)`, *optional*): driving body
+                keypoints in [0, 1], -1 for invisible (the IPI query).
+            motion_embeds (`torch.Tensor` of shape `(B, 4k+1, motion_embed_dim)`, *optional*): one
+                image-encoder feature per driving frame (the IPI keys/values).
+        """
+        self._check_pose_inputs(pose_video, ref_pose, pose_keypoints, motion_embeds)
+        use_checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
+        features = AnimateXPoseFeatures()
+        if pose_video is not None:
+            pose_video = pose_video.to(self.pose_guider.convs[0].weight.dtype)
+            if use_checkpointing:  # its full-resolution activations are the largest of a training step
+                features.pose_states = self._gradient_checkpointing_func(self.pose_guider, pose_video)
+            else:
+                features.pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
+        if ref_pose is not None:
+            features.ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
         if motion_embeds is not None:
-            expected = (batch_size, pixel_frames, self.config.motion_embed_dim)
-            if tuple(motion_embeds.shape) != expected:
-                raise ValueError(
-                    f"motion_embeds has shape {tuple(motion_embeds.shape)}; for {grid} it must be {expected} "
-                    "(B, 4k+1 frames, motion_embed_dim)."
-                )
-            expected = (batch_size, pixel_frames, self.config.num_keypoints, 2)
-            if tuple(pose_keypoints.shape) != expected:
-                raise ValueError(
-                    f"pose_keypoints has shape {tuple(pose_keypoints.shape)}; for {grid} it must be {expected} "
-                    "(B, 4k+1 frames, keypoints, xy)."
-                )
+            dtype = self.pose_indicator.proj_out.weight.dtype
+            features.pose_indicator_states = self.pose_indicator(motion_embeds.to(dtype), pose_keypoints.to(dtype))
+        return features
 
     @apply_lora_scale("attention_kwargs")
     def forward(
@@ -736,12 +820,15 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         ref_pose: torch.Tensor | None = None,
         pose_keypoints: torch.Tensor | None = None,
         motion_embeds: torch.Tensor | None = None,
+        pose_features: AnimateXPoseFeatures | None = None,
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
     ) -> torch.Tensor | Transformer2DModelOutput:
         """
-        The [`AnimateXTransformer3DModel`] forward method. A pose input left as None means "no such condition";
-        with all of them None the output is exactly [`WanTransformer3DModel`]'s.
+        The [`AnimateXTransformer3DModel`] forward method. The pose conditions come either as raw inputs (run
+        through the pose modules here, as in training) or as `pose_features` from `encode_pose_conditions`
+        (computed once per video by the pipeline); a pose input left as None means "no such condition", and with
+        none at all the output is exactly [`WanTransformer3DModel`]'s.
 
         Args:
             hidden_states (`torch.Tensor` of shape `(B, in_channels, f, h, w)`):
@@ -750,13 +837,10 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             encoder_hidden_states (`torch.Tensor` of shape `(B, text_len, text_dim)`): text embeddings.
             encoder_hidden_states_image (`torch.Tensor` of shape `(B, image_len, image_dim)`, *optional*):
                 image-encoder tokens of the reference image.
-            pose_video (`torch.Tensor` of shape `(B, 3, 4(f-1)+1, 8h, 8w)`, *optional*): rendered driving pose
-                frames in [0, 1] for the pose guider.
-            ref_pose (`torch.Tensor` of shape `(B, 3, 8h, 8w)`, *optional*): rendered reference pose in [0, 1].
-            pose_keypoints (`torch.Tensor` of shape `(B, 4(f-1)+1, num_keypoints, 2)`, *optional*): driving body
-                keypoints in [0, 1], -1 for invisible (IPI query).
-            motion_embeds (`torch.Tensor` of shape `(B, 4(f-1)+1, motion_embed_dim)`, *optional*): one
-                image-encoder feature per driving frame (IPI keys/values).
+            pose_video / ref_pose / pose_keypoints / motion_embeds: raw pose inputs, see
+                `encode_pose_conditions`; frames and sizes must match the latent grid (4(f-1)+1 frames, VAE
+                scale x h, w).
+            pose_features (`AnimateXPoseFeatures`, *optional*): precomputed pose features instead of raw inputs.
             return_dict (`bool`): return a `Transformer2DModelOutput` instead of a tuple.
             attention_kwargs (`dict`, *optional*): passed to the attention processors (LoRA `scale`).
         """
@@ -765,18 +849,21 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         post_patch_num_frames = num_frames // p_t
         post_patch_height = height // p_h
         post_patch_width = width // p_w
-        self._check_pose_inputs(hidden_states, pose_video, ref_pose, pose_keypoints, motion_embeds)
-        use_checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
+        raw = (pose_video, ref_pose, pose_keypoints, motion_embeds)
+        if pose_features is None:
+            self._check_pose_inputs(*raw)
+            self._check_pose_input_shapes(hidden_states, *raw)
+            pose_features = self.encode_pose_conditions(*raw)
+        elif any(value is not None for value in raw):
+            raise ValueError("pass the pose conditions either raw or as pose_features, not both")
+        self._check_pose_features(hidden_states, pose_features)
 
         # 1. Reference pose -> image-condition channels y, broadcast over time
-        if ref_pose is not None:
-            ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
-            # (B, C_y, h, w)
+        if pose_features.ref_pose_embeds is not None:
             out_channels = self.config.out_channels
             latents, condition = hidden_states[:, :out_channels], hidden_states[:, out_channels:]
-            hidden_states = torch.cat(
-                [latents, condition + ref_pose_embeds.unsqueeze(2).to(condition.dtype)], dim=1
-            )
+            ref_pose_embeds = pose_features.ref_pose_embeds.unsqueeze(2).to(condition)  # (B, C_y, 1, h, w)
+            hidden_states = torch.cat([latents, condition + ref_pose_embeds], dim=1)
 
         # 2. Patch & rotary embedding
         rotary_emb = self.rope(hidden_states)
@@ -784,20 +871,20 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         hidden_states = hidden_states.flatten(2).transpose(1, 2)  # (B, L, inner)
 
         # 3. Explicit pose: one pose-guider feature per token
-        if pose_video is not None:
-            pose_video = pose_video.to(self.pose_guider.convs[0].weight.dtype)
-            if use_checkpointing:
-                pose_states = self._gradient_checkpointing_func(self.pose_guider, pose_video)
-            else:
-                pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
-            hidden_states = hidden_states + pose_states.flatten(2).transpose(1, 2).to(hidden_states.dtype)
+        if pose_features.pose_states is not None:
+            pose_states = pose_features.pose_states.flatten(2).transpose(1, 2)  # (B, L, inner)
+            hidden_states = hidden_states + pose_states.to(hidden_states)
         # flatten+transpose produces a non-contiguous tensor; make it contiguous before the block loop.
         hidden_states = hidden_states.contiguous()
 
         # 4. Timestep, text and image embeddings (as in WanTransformer3DModel)
-        text_mask = self._text_mask(encoder_hidden_states)
-        if text_mask is not None:
-            encoder_hidden_states, text_mask = trim_text_padding(encoder_hidden_states, text_mask)
+        text_mask = None
+        if self.config.get("mask_text_padding", False):
+            self._check_mask_text_padding()
+            missing = TEXT_SEQUENCE_LENGTH - encoder_hidden_states.shape[1]
+            if missing > 0:  # zero rows are padding, which the mask drops: exact
+                encoder_hidden_states = F.pad(encoder_hidden_states, (0, 0, 0, missing))
+            text_mask = text_padding_mask(encoder_hidden_states)
         if timestep.ndim == 2:
             ts_seq_len = timestep.shape[1]
             timestep = timestep.flatten()  # (B * seq_len,)
@@ -806,6 +893,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         temb, timestep_proj, encoder_hidden_states, encoder_hidden_states_image = self.condition_embedder(
             timestep, encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len=ts_seq_len
         )
+        if text_mask is not None:
+            encoder_hidden_states = zero_text_padding(encoder_hidden_states, text_mask)
         if ts_seq_len is not None:
             timestep_proj = timestep_proj.unflatten(2, (6, -1))  # (B, seq_len, 6, inner)
         else:
@@ -813,41 +902,23 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         if encoder_hidden_states_image is not None:
             encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
 
-        # 5. Implicit pose: one vector per latent frame
-        pose_indicator_states = None
-        if motion_embeds is not None:
-            ipi_dtype = self.pose_indicator.proj_out.weight.dtype
-            pose_indicator_states = self.pose_indicator(
-                motion_embeds.to(ipi_dtype), pose_keypoints.to(ipi_dtype)
-            )
-            pose_indicator_states = pose_indicator_states.to(hidden_states.dtype)[
-                :, :, None
-            ]  # (B, f, 1, inner)
+        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks
+        pose_indicator_states = pose_features.pose_indicator_states
+        if pose_indicator_states is not None:
+            pose_indicator_states = pose_indicator_states.to(hidden_states)[:, :, None]  # (B, f, 1, inner)
         first_block, last_block = self.pose_indicator_block_range
-
-        # 6. Transformer blocks, the IPI added to the input of blocks first_block..last_block
         for index, block in enumerate(self.blocks):
             if pose_indicator_states is not None and first_block <= index <= last_block:
-                hidden_states = hidden_states.unflatten(
-                    1, (post_patch_num_frames, -1)
-                )  # (B, f, h' * w', inner)
+                hidden_states = hidden_states.unflatten(1, (post_patch_num_frames, -1))  # (B, f, h' * w', inner)
                 hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
-            if use_checkpointing:
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
-                    _run_block,
-                    block,
-                    text_mask,
-                    hidden_states,
-                    encoder_hidden_states,
-                    timestep_proj,
-                    rotary_emb,
+                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
                 )
             else:
-                hidden_states = _run_block(
-                    block, text_mask, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
-                )
+                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
 
-        # 7. Output norm, projection & unpatchify (as in WanTransformer3DModel)
+        # 6. Output norm, projection & unpatchify (as in WanTransformer3DModel)
         if temb.ndim == 3:
             # (B, seq_len, inner) (wan 2.2 ti2v)
             shift, scale = (self.scale_shift_table.unsqueeze(0).to(temb.device) + temb.unsqueeze(2)).chunk(

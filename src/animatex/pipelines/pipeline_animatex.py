@@ -8,9 +8,13 @@ The flow follows diffusers' `WanImageToVideoPipeline`; see docs/pipeline.md.
 from __future__ import annotations
 
 import html
+import json
 import math
 import numbers
+import os
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +23,7 @@ from diffusers import (
     AutoencoderKLWan,
     DiffusionPipeline,
     FlowMatchEulerDiscreteScheduler,
-    ModelMixin,  # noqa: F401  (looked up by name in this module; see `register_modules`)
+    ModelMixin,  # noqa: F401  (folders saved before 0.2 name this module as the transformer's library)
 )
 from diffusers.utils import logging
 from diffusers.utils.torch_utils import randn_tensor
@@ -31,7 +35,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from animatex.models.transformer_animatex import AnimateXTransformer3DModel
+from animatex.models.transformer_animatex import (
+    TEXT_SEQUENCE_LENGTH,
+    AnimateXTransformer3DModel,
+)
 from animatex.pipelines.inputs import (
     FramesInfo,
     ImageInput,
@@ -45,13 +52,8 @@ from animatex.pipelines.inputs import (
     video_to_tensor,
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
-from animatex.pipelines.pose_cache import reuse_pose_features
 
 logger = logging.get_logger(__name__)
-
-# diffusers' Wan attention splits CLIP tokens from text tokens by assuming exactly 512 text tokens
-# ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
-TEXT_SEQUENCE_LENGTH = 512
 
 TASKS = ("animate", "ti2v")
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
@@ -65,8 +67,8 @@ TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "ti2v": frozenset(),
 }
 # The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
-# as the official release does (reference.md section 2).
-UNCOND_DROPPED = ("pose_video",)
+# as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
+UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
 
 
@@ -96,8 +98,13 @@ class AnimateXPipeline(DiffusionPipeline):
         motion_encoder: Optional separate image encoder for the IPI (official: OpenCLIP ViT-H/14 pooled tokens).
         motion_processor: Image processor of `motion_encoder`; `image_processor` when absent.
         default_num_inference_steps / default_guidance_scale / default_text_guidance_scale: The sampler settings a
-            call uses when it names
-            none (saved in model_index.json, so a shipped model carries the settings it was measured with).
+            call uses when it names none (saved in model_index.json, so a shipped model carries the settings it
+            was measured with).
+        reference_in_every_frame: What the latent part of the condition `y` holds: False (Wan2.1 I2V) the
+            reference as the first frame and empty frames after it; True the reference held still for the whole
+            clip, so every latent frame carries the character's look at its place (the mask channels still mark
+            only the first frame as given). No weights change; for small models trained from scratch (the demo
+            model), which otherwise must learn to carry the look from frame 0 by attention alone.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
@@ -125,6 +132,7 @@ class AnimateXPipeline(DiffusionPipeline):
         default_num_inference_steps: int = 50,
         default_guidance_scale: float = 3.0,
         default_text_guidance_scale: float = 1.0,
+        reference_in_every_frame: bool = False,
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -137,6 +145,7 @@ class AnimateXPipeline(DiffusionPipeline):
             default_num_inference_steps=default_num_inference_steps,
             default_guidance_scale=float(default_guidance_scale),
             default_text_guidance_scale=float(default_text_guidance_scale),
+            reference_in_every_frame=bool(reference_in_every_frame),
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -159,12 +168,26 @@ class AnimateXPipeline(DiffusionPipeline):
 
     def register_modules(self, **kwargs: Any) -> None:
         super().register_modules(**kwargs)
-        # diffusers' loader finds a component's load method by looking its base class (`ModelMixin`) up by name
-        # in the module recorded in model_index.json. `transformer_animatex` does not re-export `ModelMixin`, so
-        # we record this module, which imports both names.
+        # diffusers records a component's defining module (`animatex.models.transformer_animatex`) and finds its
+        # load method by looking `ModelMixin` up in that module. Record the public package instead, which exports
+        # both names, so saved folders do not depend on our file layout.
         transformer = kwargs.get("transformer")
         if isinstance(transformer, AnimateXTransformer3DModel):
-            self.register_to_config(transformer=(__name__, type(transformer).__name__))
+            self.register_to_config(transformer=("animatex.models", type(transformer).__name__))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> AnimateXPipeline:
+        """diffusers loading, plus the migration of folders saved before `reference_in_every_frame` moved from
+        the transformer's config.json to model_index.json."""
+        folder = Path(pretrained_model_name_or_path)
+        if "reference_in_every_frame" not in kwargs and (folder / "model_index.json").is_file():
+            index = json.loads((folder / "model_index.json").read_text())
+            transformer_config = folder / "transformer" / "config.json"
+            if "reference_in_every_frame" not in index and transformer_config.is_file():
+                legacy = json.loads(transformer_config.read_text()).get("reference_in_every_frame")
+                if legacy is not None:
+                    kwargs["reference_in_every_frame"] = legacy
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ---- properties ----------------------------------------------------------------------------------------
     @property
@@ -205,7 +228,7 @@ class AnimateXPipeline(DiffusionPipeline):
         return bool(getattr(self.transformer.config, module_flag, False))
 
     @property
-    def _motion_encoder(self) -> tuple[Any, Any]:
+    def motion_encoder_and_processor(self) -> tuple[Any, Any]:
         """The (encoder, processor) pair the IPI reads: the dedicated motion encoder, else the image encoder."""
         if self.motion_encoder is not None:
             return self.motion_encoder, self.motion_processor or self.image_processor
@@ -341,7 +364,7 @@ class AnimateXPipeline(DiffusionPipeline):
             raise ValueError(f"`latents` must be a tensor, got {type(latents).__name__}")
 
     def _check_motion_encoder(self) -> None:
-        encoder, processor = self._motion_encoder
+        encoder, processor = self.motion_encoder_and_processor
         if encoder is None or processor is None:
             raise ValueError(
                 "`driving_video` feeds the Implicit Pose Indicator, which needs a `motion_encoder` (or an "
@@ -460,7 +483,7 @@ class AnimateXPipeline(DiffusionPipeline):
 
     def encode_motion(self, driving_video: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Per-frame features (1, F, motion_embed_dim) of a (F, 3, H, W) driving video, for the IPI."""
-        encoder, processor = self._motion_encoder
+        encoder, processor = self.motion_encoder_and_processor
         pixel_values = processor(
             images=list(driving_video), do_rescale=False, return_tensors="pt"
         ).pixel_values
@@ -519,9 +542,18 @@ class AnimateXPipeline(DiffusionPipeline):
         std = torch.tensor(self.vae.config.latents_std).view(shape).to(device, dtype)
         return mean, std
 
+    def latent_shape(self, batch_size: int, height: int, width: int, num_frames: int) -> tuple[int, ...]:
+        """(B, z, T, h, w) of the VAE latents of `num_frames` = 4k+1 frames of height x width."""
+        return (
+            batch_size,
+            self.vae.config.z_dim,
+            (num_frames - 1) // self.vae_scale_factor_temporal + 1,
+            height // self.vae_scale_factor_spatial,
+            width // self.vae_scale_factor_spatial,
+        )
+
     def prepare_latents(
         self,
-        reference: torch.Tensor | None,
         batch_size: int,
         height: int,
         width: int,
@@ -529,38 +561,45 @@ class AnimateXPipeline(DiffusionPipeline):
         device: torch.device,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise (B, z, T, h, w) and the I2V condition `y` (B, 4 + z, T, h, w); `y` is zeros without a reference.
-
-        `y` = mask channels (1 on the latent frame given as pixels) + VAE latents of [reference, zeros...], or
-        of the reference held still over every frame when the transformer's `reference_in_every_frame` is set.
-        """
-        num_latent_frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
-        latent_height = height // self.vae_scale_factor_spatial
-        latent_width = width // self.vae_scale_factor_spatial
-        shape = (batch_size, self.vae.config.z_dim, num_latent_frames, latent_height, latent_width)
+    ) -> torch.Tensor:
+        """The initial noise (B, z, T, h, w) in float32: drawn from `generator`, or the given `latents` checked."""
+        shape = self.latent_shape(batch_size, height, width, num_frames)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(f"`generator` is a list of {len(generator)}; pass one per video ({batch_size})")
         if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(
-                f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}"
-            )
-        else:
-            latents = latents.to(device=device, dtype=torch.float32)
+            return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        if tuple(latents.shape) != shape:
+            raise ValueError(f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}")
+        return latents.to(device=device, dtype=torch.float32)
 
-        stride = self.vae_scale_factor_temporal
-        condition_shape = (batch_size, stride + shape[1], *shape[2:])
+    def prepare_condition(
+        self,
+        reference: torch.Tensor | None,
+        batch_size: int,
+        height: int,
+        width: int,
+        num_frames: int,
+        device: torch.device,
+    ) -> torch.Tensor:
+        """The I2V condition `y` (B, 4 + z, T, h, w) in float32; zeros without a reference.
+
+        `reference` is (1 or B, 3, height, width) in [0, 1], one VAE call for all of them. `y` = mask channels
+        (1 on the latent frame given as pixels) + VAE latents of [reference, empty frames...], or of the
+        reference held still over every frame when the pipeline's `reference_in_every_frame` is set.
+        """
+        _, z_dim, *grid = self.latent_shape(batch_size, height, width, num_frames)
         if reference is None:
-            return latents, torch.zeros(condition_shape, device=device, dtype=torch.float32)
-        frames = self.condition_frames(reference, num_frames)
+            shape = (batch_size, self.vae_scale_factor_temporal + z_dim, *grid)
+            return torch.zeros(shape, device=device, dtype=torch.float32)
+        if reference.shape[0] not in (1, batch_size):
+            raise ValueError(f"`reference` holds {reference.shape[0]} pictures; pass 1 or {batch_size}")
+        frames = torch.stack([self.condition_frames(image, num_frames) for image in reference])
         condition = self.condition_from_latents(self.encode_video(frames).to(device), num_frames)
-        return latents, condition.expand(batch_size, *condition.shape[1:])
+        return condition.expand(batch_size, *condition.shape[1:])
 
     def condition_frames(self, reference: torch.Tensor, num_frames: int) -> torch.Tensor:
         """The (F, 3, H, W) pixel frames in [0, 1] whose VAE latents are the latent part of `y`."""
-        if self.transformer.config.get("reference_in_every_frame", False):
+        if self.config.reference_in_every_frame:
             return reference.unsqueeze(0).expand(num_frames, -1, -1, -1)
         # The reference followed by empty frames: Wan's zeros in the VAE's [-1, 1] input range, i.e. mid-grey
         # 0.5 in [0, 1].
@@ -740,27 +779,22 @@ class AnimateXPipeline(DiffusionPipeline):
         # 7. Prepare timesteps, latents and the condition `y`
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        latents, condition = self.prepare_latents(
-            _resize(reference.unsqueeze(0), height, width)[0] if "y" in uses else None,
-            batch_size, height, width, num_frames, device, generator, latents,
+        latents = self.prepare_latents(batch_size, height, width, num_frames, device, generator, latents)
+        condition = self.prepare_condition(
+            _resize(reference.unsqueeze(0), height, width) if "y" in uses else None,
+            batch_size, height, width, num_frames, device,
         )  # fmt: skip
 
-        # 8. Transformer inputs per CFG branch
-        cond_inputs = {
-            "encoder_hidden_states_image": image_embeds,
-            "motion_embeds": motion_embeds,
-            **pose_conditions,
-        }
-        uncond_inputs = {**cond_inputs, **dict.fromkeys(UNCOND_DROPPED)}
+        # 8. Transformer inputs per CFG branch. The pose modules never see the timestep or the latents: their
+        # features are computed once here, not at every step.
+        pose_features = self.transformer.encode_pose_conditions(**pose_conditions, motion_embeds=motion_embeds)
+        cond_inputs = {"encoder_hidden_states_image": image_embeds, "pose_features": pose_features}
+        uncond_inputs = {**cond_inputs, "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED))}
 
         # 9. Denoising loop
         self._num_timesteps = len(timesteps)
         condition = condition.to(dtype)
-        # The pose modules see the same inputs at every step: run each once per call, not once per step.
-        with (
-            self.progress_bar(total=num_inference_steps) as progress_bar,
-            reuse_pose_features(self.transformer),
-        ):
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
