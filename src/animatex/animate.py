@@ -154,8 +154,8 @@ def detect_reference_pose(
         if not str(error).startswith("no person found"):
             raise
         _note(
-            f"no body pose found in {name} (usual for non-human characters): the driving pose is used "
-            "without retargeting (align none) and without a reference pose"
+            f"no body pose found in {name} (usual for non-human characters): the driving pose cannot be "
+            "retargeted onto it and the model gets no reference pose"
         )
         return None
 
@@ -229,8 +229,8 @@ def animate(
     if reference_pose is not None and len(reference_pose) != 1:
         raise AnimatexError(f"the reference pose must be one frame, got {len(reference_pose)}")
 
-    # 2. Retarget the driving poses onto the reference
-    aligned, align = retarget_poses(poses, reference_pose, align)
+    # 2. Retarget the driving poses onto the reference (ti2v draws no pose: text drives the video)
+    aligned, align = retarget_poses(poses, reference_pose, align) if task == "animate" else (poses, "none")
 
     # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)

@@ -93,10 +93,49 @@ def test_convert_refuses_a_used_folder_and_a_wrong_dir(original_release, tmp_pat
     root, _ = original_release
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("x")
-    with pytest.raises(ValueError, match="not empty"):
-        convert_to_pipeline(root, tmp_path / "used")
+    with pytest.raises(ValueError, match="not empty and is not an animatex pipeline folder"):
+        convert_to_pipeline(root, tmp_path / "used", overwrite=True)
+    assert (tmp_path / "used" / "x").read_text() == "x"
     with pytest.raises(ValueError, match="neither a Wan2.1"):
         convert_to_pipeline(tmp_path / "used", tmp_path / "new")
+
+
+def test_convert_keeps_a_folder_the_user_made_when_it_fails(original_release, tmp_path, monkeypatch, capsys):
+    from animatex.convert import pipeline_folder
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline_folder, "convert_original_components", fail)
+    root, _ = original_release
+    out = tmp_path / "mine"
+    out.mkdir()
+    options = ["--dtype", "fp32", "--max-shard-gb", "0.00002"]
+    assert main(["convert", "--wan-dir", str(root), "--out", str(out), *options]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"animatex convert: error: could not write {out}: no space left on device; free some disk space or "
+        "write to another disk. Nothing was written"
+    )
+    assert out.is_dir() and list(out.iterdir()) == [] and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_convert_fills_an_empty_folder_and_replaces_a_pipeline_only_with_overwrite(
+    original_release, tmp_path
+):
+    root, _ = original_release
+    out = tmp_path / "mine"
+    out.mkdir()
+    inode = out.stat().st_ino
+    options = ConvertOptions(dtype=torch.float32, transformer_overrides=POSE_FIELDS)
+    convert_to_pipeline(root, out, options=options)
+    assert out.stat().st_ino == inode and (out / "model_index.json").is_file()  # the same folder, filled
+    with pytest.raises(ValueError, match="already holds a pipeline; pass --overwrite"):
+        convert_to_pipeline(root, out, options=options)
+    (out / "stale.txt").write_text("from the earlier conversion")
+    convert_to_pipeline(root, out, options=options, overwrite=True)
+    assert (out / "model_index.json").is_file() and not (out / "stale.txt").exists()
+    assert sorted(tmp_path.iterdir()) == [out]  # no temporary or old folder left beside it
 
 
 def test_cli_reports_a_missing_file_cleanly(tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -270,6 +271,10 @@ class AnimateXPipeline(DiffusionPipeline):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        for name in ("guidance_scale", "text_guidance_scale"):
+            value = getattr(self, f"_{name}", 1.0)  # set by __call__ before it checks the inputs
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
         for name, value in (("height", height), ("width", width), ("num_frames", num_frames)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")

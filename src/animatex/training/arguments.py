@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+from animatex.cli.arguments import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="a YAML training config, e.g. configs/tiny.yaml")
     parser.add_argument("--output", help="run folder (default: runs/<config name>)")
-    parser.add_argument("--max-steps", type=int, help="override train.max_steps")
+    parser.add_argument("--max-steps", type=positive_int, help="override train.max_steps")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --output"
     )
