@@ -10,8 +10,6 @@ from animatex.pipelines import AnimateXPipeline, AnimateXPipelineOutput
 from animatex.pipelines.pipeline_animatex import TEXT_SEQUENCE_LENGTH
 from animatex.pipelines.tiny import build_tiny_pipeline
 
-POSE_INPUTS = ("pose_video", "ref_pose", "pose_keypoints", "motion_embeds")
-
 
 class TransformerSpy:
     """Records the keyword arguments of every transformer call."""
@@ -122,26 +120,25 @@ def test_each_pose_input_changes_the_animation(pipe, make_inputs, run, name):
     assert not np.array_equal(run(pipe, **inputs), run(pipe, **changed))
 
 
-def test_ti2v_ignores_pose_inputs(pipe, make_inputs, run):
+def test_ti2v_ignores_the_explicit_pose_inputs(pipe, make_inputs, run):
     inputs = make_inputs(9, 32, 32)
     other = make_inputs(9, 32, 32, seed=1)
-    pose_inputs = ("pose_video", "ref_pose", "driving_video", "pose_keypoints")
+    explicit = ("pose_video", "ref_pose")  # the IPI inputs (keypoints, driving video) still count in ti2v
     base = run(pipe, task="ti2v", **inputs)
-    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in pose_inputs}})
-    without = run(
-        pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in pose_inputs}
-    )
+    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in explicit}})
+    without = run(pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in explicit})
     np.testing.assert_array_equal(base, changed)
     np.testing.assert_array_equal(base, without)
     assert np.abs(base - run(pipe, **inputs)).max() > 1e-4  # and ti2v is not the animation
 
 
-def test_ti2v_feeds_no_pose_and_zero_image_conditions(pipe, make_inputs):
+def test_ti2v_feeds_only_the_ipi_and_zero_image_conditions(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
         pipe(**make_inputs(5, 16, 16), task="ti2v", num_inference_steps=1, guidance_scale=3.0)
     assert len(spy.calls) == 2
     for call in spy.calls:
-        assert all(call[name] is None for name in POSE_INPUTS)
+        assert call["pose_video"] is None and call["ref_pose"] is None
+        assert call["pose_keypoints"] is not None and call["motion_embeds"] is not None
         condition = call["hidden_states"][:, pipe.transformer.config.out_channels :]
         assert torch.count_nonzero(condition) == 0
         assert torch.count_nonzero(call["encoder_hidden_states_image"]) == 0
@@ -174,7 +171,13 @@ def test_text_guidance_branch_keeps_every_condition_but_the_prompt(pipe, make_in
         pipe(**make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0, text_guidance_scale=4.0)
     assert len(spy.calls) == 4  # cond + no-text per step
     for cond, no_text in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
-        for name in ("pose_video", "ref_pose", "pose_keypoints", "motion_embeds", "encoder_hidden_states_image"):
+        for name in (
+            "pose_video",
+            "ref_pose",
+            "pose_keypoints",
+            "motion_embeds",
+            "encoder_hidden_states_image",
+        ):
             assert cond[name] is not None
             torch.testing.assert_close(no_text[name], cond[name], rtol=0, atol=0)
         torch.testing.assert_close(no_text["hidden_states"], cond["hidden_states"], rtol=0, atol=0)
@@ -188,12 +191,20 @@ def test_text_guidance_extrapolates_from_the_negative_prompt(pipe, make_inputs, 
 
     # One Euler step is linear in the velocity: guided - plain = (scale - 1) * (plain - negative-prompt run).
     def step(**kwargs):
-        kwargs = {**inputs, "num_inference_steps": 1, "guidance_scale": 1.0, "output_type": "latent", **kwargs}
+        kwargs = {
+            **inputs,
+            "num_inference_steps": 1,
+            "guidance_scale": 1.0,
+            "output_type": "latent",
+            **kwargs,
+        }
         return pipe(generator=torch.Generator().manual_seed(0), **kwargs).frames.double()
 
     plain, empty, guided = step(), step(prompt=""), step(text_guidance_scale=5.0)
     assert (plain - empty).abs().max() > 0
-    torch.testing.assert_close(guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max())
+    torch.testing.assert_close(
+        guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max()
+    )
     # The prompt as its own negative: both branches agree and the guidance changes nothing.
     same = step(text_guidance_scale=5.0, negative_prompt=inputs["prompt"])
     torch.testing.assert_close(same, plain, rtol=0, atol=1e-6)
