@@ -311,7 +311,10 @@ class AnimateXPipeline(DiffusionPipeline):
             )
         available = next(iter(lengths.values()), None)
         if task == "ti2v" and num_frames is None and available is None:
-            raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
+            raise ValueError(
+                "task='ti2v' needs `num_frames` (or a `pose_video`, `driving_video` or `pose_keypoints` whose "
+                "length sets it)"
+            )
         if self._uses("use_pose_indicator"):
             if (driving_video is None) != (pose_keypoints is None):
                 raise ValueError(
