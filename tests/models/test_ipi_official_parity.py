@@ -5,6 +5,7 @@ encoder, the frame position encoding added once at its input, the fixed 81-frame
 release's IPI block range. Saved models from before (the legacy layout) keep computing what they did.
 """
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from diffusers import WanTransformer3DModel
 
 from animatex.models import AnimateXTransformer3DModel, build_transformer
 from animatex.models.transformer_animatex import ImplicitPoseIndicator, KeypointEncoder
@@ -116,6 +118,13 @@ def test_configs_saved_without_the_layout_load_as_legacy(tmp_path):
     assert (
         json.loads((tmp_path / "resaved" / "config.json").read_text())["keypoint_encoder_layout"] == "legacy"
     )
+
+    # A plain Wan folder has no pose weights: the IPI built for it follows the release.
+    wan_fields = inspect.signature(WanTransformer3DModel.__init__).parameters
+    wan = WanTransformer3DModel(**{k: v for k, v in model.config.items() if k in wan_fields})
+    wan.save_pretrained(tmp_path / "wan")
+    from_wan = AnimateXTransformer3DModel.from_pretrained(tmp_path / "wan")
+    assert from_wan.config.keypoint_encoder_layout == "official"
 
 
 # 3. The fixed-length temporal Conv1d -----------------------------------------------------------------------

@@ -480,9 +480,12 @@ class ImplicitPoseIndicator(nn.Module):
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
 
+    def _runs_fixed_length(self, num_frames: int) -> bool:
+        return self.fixed_length_downsample is not None and num_frames == self.fixed_frames
+
     def temporal_compression(self, num_frames: int) -> str:
         """Which compression a call with `num_frames` driving frames runs, in words."""
-        if self.fixed_length_downsample is not None and num_frames == self.fixed_frames:
+        if self._runs_fixed_length(num_frames):
             return f"the official {num_frames}-frame Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
         return f"the any-length stride-4 Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
 
@@ -496,7 +499,7 @@ class ImplicitPoseIndicator(nn.Module):
         hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
         self.last_temporal_compression = self.temporal_compression(num_frames)
         logger.info(f"Implicit Pose Indicator: {self.last_temporal_compression}")
-        if self.fixed_length_downsample is not None and num_frames == self.fixed_frames:
+        if self._runs_fixed_length(num_frames):
             # Frames are the conv's channels and the feature axis its length, as in the release.
             hidden_states = self.fixed_length_downsample(hidden_states)  # (B, k+1, dim)
         else:
@@ -686,10 +689,12 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
 
     @classmethod
     def extract_init_dict(cls, config_dict: dict[str, Any], **kwargs: Any):
-        """diffusers' config -> __init__ kwargs, plus one migration: a config saved before
-        `keypoint_encoder_layout` existed holds weights trained with the legacy layout."""
+        """diffusers' config -> __init__ kwargs, plus one migration: an AnimateX config saved before
+        `keypoint_encoder_layout` existed holds weights trained with the legacy layout (a plain Wan config
+        has no pose weights, so its new IPI follows the release)."""
         init_dict, unused_kwargs, hidden_dict = super().extract_init_dict(config_dict, **kwargs)
-        if "keypoint_encoder_layout" not in config_dict and "keypoint_encoder_layout" not in init_dict:
+        saved_by_animatex = config_dict.get("_class_name") == cls.__name__
+        if saved_by_animatex and "keypoint_encoder_layout" not in {*config_dict, *init_dict}:
             init_dict["keypoint_encoder_layout"] = "legacy"
         return init_dict, unused_kwargs, hidden_dict
 
