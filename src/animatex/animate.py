@@ -213,7 +213,8 @@ def animate(
         num_frames: Frames to generate (default all), rounded down to 4k+1.
         num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
-        task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
+        task: "animate", or "ti2v" (text drives the video; the poses set the length and, with `driving`, feed
+            the IPI as in the release).
         progress: Show the pipeline's progress bar.
     """
     import torch

@@ -64,7 +64,7 @@ def test_bad_input_raises_value_error_naming_it(pipe, make_inputs, changes, mess
 
 def test_ti2v_needs_a_frame_count(pipe, make_inputs):
     with pytest.raises(ValueError, match="task='ti2v' needs `num_frames`"):
-        pipe(**_bad(make_inputs, pose_video=None, task="ti2v"))
+        pipe(**_bad(make_inputs, pose_video=None, driving_video=None, pose_keypoints=None, task="ti2v"))
 
 
 def test_missing_text_encoder(make_inputs):

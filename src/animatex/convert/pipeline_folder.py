@@ -18,6 +18,7 @@ import torch
 from animatex.convert.animatex_ckpt import (
     LoraMerger,
     animatex_pose_plan,
+    describe_official_variant,
     ipi_gaps,
     lora_adapter_state_dict,
     parse_official_lora,
@@ -153,7 +154,8 @@ def convert_transformer(
 
     folder = out / "transformer"
     writer = ShardedSafetensorsWriter(folder, "diffusion_pytorch_model", options.max_shard_bytes)
-    merger = LoraMerger(pairs, ckpt) if pairs and options.lora_mode == "merge" else None
+    # Merged in the output dtype: the release merges into its bf16 DiT, exact for bf16; fp32 keeps the delta whole.
+    merger = LoraMerger(pairs, ckpt, options.dtype) if pairs and options.lora_mode == "merge" else None
     write_plan(dit_plan, dit, writer, dtype=options.dtype, extra=merger)
     if merger is not None:
         merger.check_all_merged()
@@ -184,10 +186,12 @@ def _write_transformers_model(
 
 
 def _clip_processor(image_size: int):
+    """The release's CLIP input: the whole picture resized to image_size x image_size (no crop)."""
     from transformers import CLIPImageProcessorPil
 
     return CLIPImageProcessorPil(
-        size={"shortest_edge": image_size},
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
         crop_size={"height": image_size, "width": image_size},
         image_mean=CLIP_MEAN,
         image_std=CLIP_STD,
@@ -363,6 +367,8 @@ def convert_to_pipeline(
     try:
         out.mkdir(parents=True)
         config = convert_transformer(wan_dir, layout, out, ckpt, options)
+        if ckpt is not None:
+            print(describe_official_variant(config))
         if layout == "diffusers":
             for part in DIFFUSERS_PARTS[1:]:
                 _copy_part(wan_dir / part, out / part)

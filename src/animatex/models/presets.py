@@ -114,6 +114,7 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
         "keypoint_encoder_heads": 8,
         "keypoint_encoder_ffn_dim": 1024,
         "pose_indicator_blocks": None,  # blocks 2..20
+        "pose_indicator_fixed_frames": 81,  # the release's Conv1d (81 -> 21 frames)
     },
 }
 
