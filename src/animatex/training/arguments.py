@@ -16,5 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from the latest checkpoint in --output"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --output folder that holds files animatex did not make",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (a YAML value)"
     )
