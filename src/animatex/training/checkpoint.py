@@ -1,4 +1,4 @@
-"""The run folder and its checkpoints: written atomically (temporary folder + rename), the last K kept, resumed
+"""The run folder (`prepare_run_folder`, log.csv) and its checkpoints: written atomically (temporary folder + rename), the last K kept, resumed
 exactly.
 
 A checkpoint is a folder `checkpoint-NNNNNNNN/` holding the trainable weights (`trainable.safetensors`), the
@@ -11,6 +11,7 @@ safetensors that a reader can open, and no RNG or sampler state to pickle.
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import os
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from animatex.errors import AnimatexError
 
 PREFIX = "checkpoint-"
+LOG = "log.csv"  # step, task, loss, lr, seconds
 MARKER = ".animatex-run"  # written into every run folder the trainers make: the folder is "ours"
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
@@ -83,6 +85,32 @@ def prepare_run_folder(output_dir: str | Path, resume: bool, overwrite: bool) ->
     if ours:
         for partial in _partial_writes(root):
             shutil.rmtree(partial, ignore_errors=True)
+        _trim_log(root / LOG, int(existing.name[len(PREFIX) :]) if resume and existing is not None else 0)
+
+
+def _trim_log(path: Path, start: int) -> None:
+    """Keep the log.csv rows of steps up to `start`: a resumed run writes the later steps again."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= start]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(kept if start > 0 else [])
+
+
+def log_row(output_dir: Path, **values: Any) -> None:
+    """Append one row to the run's log.csv (its header first)."""
+    path = Path(output_dir) / LOG
+    try:
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(values))
+            if new:
+                writer.writeheader()
+            writer.writerow(values)
+    except OSError as error:
+        raise write_error(path, error) from None
 
 
 def write_error(path: Path, error: OSError) -> AnimatexError:

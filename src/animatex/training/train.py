@@ -10,7 +10,6 @@ See docs/training.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -36,6 +35,7 @@ from animatex.training.arguments import add_arguments
 from animatex.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
+    log_row,
     prepare_run_folder,
     save_checkpoint,
     write_error,
@@ -74,13 +74,6 @@ class TrainModel:
 # ---- model -----------------------------------------------------------------------------------------------------
 
 
-def _mixed_precision(config: Config) -> str:
-    setting = config.train.mixed_precision
-    if setting == "auto":
-        return "bf16" if torch.cuda.is_available() else "no"
-    return setting
-
-
 def _new_accelerator(config: Config, output_dir: Path) -> Accelerator:
     """The run's `Accelerator` (TensorBoard through its trackers); in a lone process, a fresh one each call."""
     # accelerate keeps one state per process and raises on a second Accelerator with another mixed precision
@@ -90,8 +83,9 @@ def _new_accelerator(config: Config, output_dir: Path) -> Accelerator:
         AcceleratorState._reset_state(reset_partial_state=True)
     # cpu=True on a machine without CUDA: accelerate then runs several launched processes as MULTI_CPU (gloo);
     # without it a CPU process under torchrun/`accelerate launch --multi_gpu` would train alone.
+    precision = config.train.mixed_precision
     return Accelerator(
-        mixed_precision=_mixed_precision(config),
+        mixed_precision=("bf16" if torch.cuda.is_available() else "no") if precision == "auto" else precision,
         cpu=not torch.cuda.is_available(),
         log_with="tensorboard" if config.log.tensorboard else None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir)),
@@ -132,12 +126,8 @@ def _build_pipeline(config: Config):
             )
         except (ValueError, TypeError) as error:
             raise AnimatexError(f"model.overrides: {error}") from None
-    defaults = {
-        "default_num_inference_steps": config.model.default_num_inference_steps,
-        "default_guidance_scale": config.model.default_guidance_scale,
-        "default_text_guidance_scale": config.model.default_text_guidance_scale,
-    }
-    pipe.register_to_config(**{key: value for key, value in defaults.items() if value is not None})
+    defaults = ("default_num_inference_steps", "default_guidance_scale", "default_text_guidance_scale")
+    pipe.register_to_config(**{k: v for k in defaults if (v := getattr(config.model, k)) is not None})
     if config.model.scheduler_shift is not None:
         scheduler = type(pipe.scheduler).from_config(
             pipe.scheduler.config, shift=config.model.scheduler_shift
@@ -318,30 +308,6 @@ def _restore(
     return step
 
 
-def _start_log(path: Path, start: int) -> None:
-    """Keep the log.csv rows of steps up to `start` (a resumed run writes the later ones again)."""
-    if not path.exists():
-        return
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= start]
-    with path.open("w", newline="") as handle:
-        csv.writer(handle).writerows(kept if start > 0 else [])
-
-
-def _log_row(path: Path, values: dict[str, Any]) -> None:
-    """Append one row to log.csv (header first)."""
-    new = not path.exists() or path.stat().st_size == 0
-    try:
-        with path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(values))
-            if new:
-                writer.writeheader()
-            writer.writerow(values)
-    except OSError as error:
-        raise write_error(path, error) from None
-
-
 def write_sample(model: TrainModel, data: TrainingData, config: Config, path: Path) -> Path:
     """Animate the fixed training clip with the current weights; mp4 of [ground truth | pose | sample]."""
     from animatex.io import write_video
@@ -448,8 +414,6 @@ def train(
     start = 0
     if resume and (checkpoint := latest_checkpoint(output_dir)) is not None:
         start = _restore(checkpoint, model, optimizer, scheduler, ema, config)
-    if accelerator.is_main_process:
-        _start_log(output_dir / "log.csv", start)
     accelerator.init_trackers("tensorboard")
 
     # 3. The loop: one task per optimizer step, shared by all processes
@@ -499,14 +463,15 @@ def train(
             bar.set_postfix(loss=f"{mean_loss:.4f}", task=task)
             if done % config.log.every == 0 or done == end:
                 lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
-                seconds = time.perf_counter() - began
-                row = {
-                    "step": done,
-                    "task": task,
-                    "loss": f"{mean_loss:.6f}",
-                    "lr": f"{next(iter(lrs.values())):.3e}",
-                }
-                _log_row(output_dir / "log.csv", {**row, "seconds": f"{seconds:.3f}"})
+                seconds, lr = time.perf_counter() - began, next(iter(lrs.values()))
+                log_row(
+                    output_dir,
+                    step=done,
+                    task=task,
+                    loss=f"{mean_loss:.6f}",
+                    lr=f"{lr:.3e}",
+                    seconds=f"{seconds:.3f}",
+                )
                 scalars = {f"lr/{group}": lr for group, lr in lrs.items()}
                 accelerator.log({"loss": mean_loss, f"loss/{task}": mean_loss, **scalars}, step=done)
             if config.log.sample_every and done % config.log.sample_every == 0:
