@@ -35,6 +35,7 @@ from animatex.errors import AnimatexError
 from animatex.evaluation.metrics import psnr_star
 from animatex.io import read_video
 from animatex.pipelines.presets import build_demo_vae, load_vae
+from animatex.training.arguments import add_config_arguments
 from animatex.training.checkpoint import prepare_run_folder
 from animatex.training.config import VAEConfig, load_config, parse_overrides
 
@@ -301,19 +302,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m animatex.training.vae", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "--config", required=True, help="a YAML VAE config, e.g. configs/demo-vae/stage1.yaml"
-    )
+    add_config_arguments(parser, "configs/demo-vae/stage1.yaml")
     parser.add_argument(
         "--output", required=True, help="run folder: gets vae/ (save_pretrained) and metrics.json"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write into an --output folder that holds files animatex did not make",
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (a YAML value)"
     )
     return parser.parse_args(argv)
 
