@@ -113,6 +113,15 @@ def log_row(output_dir: Path, **values: Any) -> None:
         raise write_error(path, error) from None
 
 
+def raise_write_error(path: Path, error: BaseException) -> None:
+    """Raise `write_error` for a failed write to `path`; return for any other error (the caller re-raises it)."""
+    if isinstance(error, OSError):
+        raise write_error(path, error) from None
+    if isinstance(error, (RuntimeError, SafetensorError)) and _disk_full(path.parent):
+        # torch.save and safetensors report a failed write without its errno
+        raise write_error(path, OSError(errno.ENOSPC, str(error))) from None
+
+
 def write_error(path: Path, error: OSError) -> AnimatexError:
     """One line for a failed write: what, where, and what to do."""
     if error.errno in DISK_FULL:
@@ -151,11 +160,7 @@ def save_checkpoint(
         (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
     except BaseException as error:  # Ctrl-C and a full disk alike: leave no half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise write_error(final, error) from None
-        if isinstance(error, (RuntimeError, SafetensorError)) and _disk_full(root):
-            # torch.save and safetensors report a failed write without its errno
-            raise write_error(final, OSError(errno.ENOSPC, str(error))) from None
+        raise_write_error(final, error)
         raise
     if final.exists():  # a re-run of the same step: replace it whole, never leaving neither on disk
         old = root / f".{final.name}.old-{os.getpid()}"

@@ -2,7 +2,7 @@
 
 One accelerate script (DiT/nanoGPT style): helpers, then `train(...)`, then the command line. Runs as
 `animatex train --config configs/NAME.yaml` or under `accelerate launch -m animatex.training.train ...` for
-several processes (data parallel: gradients averaged by one flat all-reduce). Every random decision is derived
+several processes (data parallel: gradients averaged by one flat `accelerator.reduce`). Every random decision is derived
 from (seed, step, micro-batch, process), so `--resume` continues bit for bit where a killed run stopped.
 See docs/training.md.
 """
@@ -37,6 +37,7 @@ from animatex.training.checkpoint import (
     load_checkpoint,
     log_row,
     prepare_run_folder,
+    raise_write_error,
     save_checkpoint,
     write_error,
 )
@@ -491,7 +492,11 @@ def train(
     if end == total_steps:
         pipeline_dir = output_dir / "pipeline"
         if accelerator.is_main_process:
-            export_pipeline(model, ema, pipeline_dir)
+            try:
+                export_pipeline(model, ema, pipeline_dir)
+            except Exception as error:
+                raise_write_error(pipeline_dir, error)
+                raise
         accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(output_dir, end, losses, pipeline_dir, model.params)
