@@ -157,8 +157,8 @@ def detect_reference_pose(
         if not str(error).startswith("no person found"):
             raise
         _note(
-            f"no body pose found in {name} (usual for non-human characters): the driving pose is used "
-            "without retargeting (align none) and without a reference pose"
+            f"no body pose found in {name} (usual for non-human characters): the driving pose cannot be "
+            "retargeted onto it and the model gets no reference pose"
         )
         return None
 
@@ -218,7 +218,8 @@ def animate(
         num_frames: Frames to generate (default all), rounded down to 4k+1.
         num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
-        task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
+        task: "animate", or "ti2v" (text drives the video; the poses set the length and, with `driving`, feed
+            the IPI as in the release).
         progress: Show the pipeline's progress bar (one bar over windows x steps).
         windows: How a driving video longer than the model's native length is cut into windows
             (`animatex.pipelines.windows.WindowSettings`); None: the model's defaults.
@@ -238,8 +239,8 @@ def animate(
     if reference_pose is not None and len(reference_pose) != 1:
         raise AnimatexError(f"the reference pose must be one frame, got {len(reference_pose)}")
 
-    # 2. Retarget the driving poses onto the reference
-    aligned, align = retarget_poses(poses, reference_pose, align)
+    # 2. Retarget the driving poses onto the reference (ti2v draws no pose: text drives the video)
+    aligned, align = retarget_poses(poses, reference_pose, align) if task == "animate" else (poses, "none")
 
     # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)

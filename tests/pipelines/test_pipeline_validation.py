@@ -47,6 +47,9 @@ def _bad(make_inputs, **changes):
         ({"num_frames": 0}, "`num_frames` must be a positive integer"),
         ({"height": 8}, "is too small: both must be at least 16x16"),
         ({"num_inference_steps": 0}, "`num_inference_steps` must be a positive integer"),
+        ({"guidance_scale": float("inf")}, "`guidance_scale` must be a finite number"),
+        ({"guidance_scale": float("nan")}, "`guidance_scale` must be a finite number"),
+        ({"text_guidance_scale": float("-inf")}, "`text_guidance_scale` must be a finite number"),
         ({"prompt_embeds": torch.zeros(1, 8, 32)}, "pass either `prompt` or `prompt_embeds`"),
         ({"prompt": 3}, "`prompt` must be a string or a list of strings"),
         ({"negative_prompt": ["a", "b"]}, "`negative_prompt` has 2 entries"),
@@ -61,7 +64,7 @@ def test_bad_input_raises_value_error_naming_it(pipe, make_inputs, changes, mess
 
 def test_ti2v_needs_a_frame_count(pipe, make_inputs):
     with pytest.raises(ValueError, match="task='ti2v' needs `num_frames`"):
-        pipe(**_bad(make_inputs, pose_video=None, task="ti2v"))
+        pipe(**_bad(make_inputs, pose_video=None, driving_video=None, pose_keypoints=None, task="ti2v"))
 
 
 def test_missing_text_encoder(make_inputs):

@@ -91,6 +91,8 @@ def prepare_videos(
     if size is not None and (size < 32 or size % 16):
         raise AnimatexError(f"--size must be a multiple of 16 and at least 32, got {size}")
     videos = find_videos(videos_dir)
+    for video in videos:  # a broken video is reported before anything is written
+        read_video(video, max_frames=1)
     root = prepare_root(out, overwrite=overwrite, append=append)
     folders = []
     for number, video in enumerate(videos, 1):

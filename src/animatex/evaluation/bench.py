@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from animatex.data.dataset import Clip, ClipDataset
+from animatex.errors import OutputError
 from animatex.evaluation import metrics
 from animatex.evaluation.baselines import copy_reference, rigid_warp
 from animatex.evaluation.perceptual import DistributionMetrics, FeatureNetworks, lpips_video
-from animatex.io import resize_frames, write_image
+from animatex.io import atomic_output, resize_frames, write_image, write_text
 from animatex.pose.retarget import align
 from animatex.pose.sequence import PoseSequence
 
@@ -272,6 +273,8 @@ def run_bench(
             results.cases.append(
                 {"name": name, "status": "ok", "seconds": time.perf_counter() - start, "metrics": values}
             )
+        except OutputError:  # a full disk ends the benchmark: every later case would fail the same way
+            raise
         except Exception as error:  # one broken case must not end a long benchmark
             log(f"case {name} failed: {type(error).__name__}: {error}")
             results.cases.append(
@@ -304,9 +307,10 @@ def write_report(results: BenchResults, out: str | Path) -> None:
     """results.json, results.md (a table) and chart.png in `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results.to_json(), indent=1) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(_markdown(results), encoding="utf-8")
-    _chart(results, out / "chart.png")
+    write_text(out / "results.json", json.dumps(results.to_json(), indent=1) + "\n")
+    write_text(out / "results.md", _markdown(results))
+    with atomic_output(out / "chart.png") as tmp:
+        _chart(results, tmp)
 
 
 def _markdown(results: BenchResults) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
+from animatex.io.atomic import EncoderError, atomic_output
 from animatex.io.image import IMAGE_SUFFIXES, read_image, to_rgb_uint8
 
 # Frame rate given to sources that carry none (a single image, a folder of frames): Wan2.1 renders at 16.
@@ -68,6 +69,7 @@ def _read_gif(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], flo
 def _read_ffmpeg(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], float]:
     import imageio_ffmpeg
 
+    # imageio-ffmpeg catches ffmpeg's stderr; its errors carry all of it, which `_decoder_complaint` trims.
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
         meta = next(reader)
@@ -81,6 +83,21 @@ def _read_ffmpeg(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], 
     finally:
         reader.close()
     return frames, fps
+
+
+def _decoder_complaint(error: BaseException, path: Path) -> str:
+    """The one line of a decoder's error worth showing: ffmpeg's last stderr line, without the file name."""
+    text = str(error)
+    if "=== stderr ===" in text:
+        text = text.split("=== stderr ===", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    last = lines[-1]
+    for prefix in (str(path), path.name):
+        if last.startswith(prefix):
+            last = last[len(prefix) :].lstrip(" :")
+    return last[:160]
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
@@ -107,11 +124,16 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
     except AnimatexError:
         raise
     except Exception as error:  # ffmpeg and PIL raise OSError/RuntimeError/StopIteration on bad files
+        if path.is_file() and path.stat().st_size == 0:
+            raise AnimatexError(f"video {path} is empty (0 bytes); copy or export it again") from error
         raise AnimatexError(
-            f"cannot read video {path}: {str(error).strip() or type(error).__name__}"
+            f"cannot read video {path}: not a video or damaged ({_decoder_complaint(error, path)}); check "
+            "that it plays, or export it again as mp4 or as a folder of frames"
         ) from error
     if not frames:
-        raise AnimatexError(f"video {path} has no frames")
+        raise AnimatexError(
+            f"video {path} has no frames (empty or cut short); check that it plays, or export it again"
+        )
     return np.stack(frames), fps
 
 
@@ -141,107 +163,63 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _check_output(path: Path, fps: float, crf: int) -> None:
-    if path.suffix.lower() not in (".mp4", ".gif"):
-        raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
-    if not (isinstance(fps, numbers.Real) and np.isfinite(fps) and fps > 0):
-        raise AnimatexError(f"{path}: fps must be a positive number, got {fps!r}")
-    if not 0 <= int(crf) <= 51:
-        raise AnimatexError(f"{path}: crf must lie in 0..51, got {crf}")
+class _Mp4Encoder:
+    """ffmpeg (libx264, yuv420p, constant quality) fed raw frames through a pipe, batch by batch."""
 
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int):
+        import subprocess
+        import tempfile
 
-class VideoWriter:
-    """Writes a video a batch of frames at a time (a long generation window by window), atomically.
-
-    Frames go to a hidden temporary file next to `path` (`.NAME.partial.mp4`), renamed to `path` when the
-    writer closes normally; on an error or Ctrl-C inside the `with` block the temporary file is deleted, so no
-    half-written video is ever left at `path`. mp4 frames are encoded as they come (memory stays flat); a gif
-    is assembled at the end. Use as `with VideoWriter(path, fps) as writer: writer.write(frames)`.
-    """
-
-    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS, *, crf: int = 18):
-        self.path = Path(path)
-        _check_output(self.path, fps, crf)
-        self.fps, self.crf = float(fps), int(crf)
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self.frames_written = 0
-        self.frame_shape: tuple[int, ...] | None = None
-        self._encoder = None
-        self._gif_frames: list[np.ndarray] = []
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, traceback: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def write(self, frames: np.ndarray | Sequence[np.ndarray]) -> None:
-        """Append frames (F, H, W, 3) uint8 (or float in 0..1); every batch must have the first one's size."""
-        frames = _as_frames(frames, str(self.path))
-        if self.frame_shape is None:
-            self.frame_shape = frames.shape[1:]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif frames.shape[1:] != self.frame_shape:
-            raise AnimatexError(
-                f"{self.path}: frames of size {frames.shape[2]}x{frames.shape[1]} after "
-                f"{self.frame_shape[1]}x{self.frame_shape[0]}; all frames must have one size"
-            )
-        if self.path.suffix.lower() == ".gif":
-            self._gif_frames.extend(frames)
-        else:
-            self._send_mp4(frames)
-        self.frames_written += len(frames)
-
-    def _send_mp4(self, frames: np.ndarray) -> None:
         import imageio_ffmpeg
 
-        frames = _pad_even(frames)
-        if self._encoder is None:
-            height, width = frames.shape[1:3]
-            self._encoder = imageio_ffmpeg.write_frames(
-                str(self.partial),
-                (width, height),
-                fps=self.fps,
-                codec="libx264",
-                pix_fmt_in="rgb24",
-                pix_fmt_out="yuv420p",
-                quality=None,
-                macro_block_size=1,  # we pad to even sizes ourselves instead of letting ffmpeg resize to 16
-                output_params=["-crf", str(self.crf), "-preset", "medium"],
-            )
-            self._encoder.send(None)  # start the generator
-        for frame in frames:
-            self._encoder.send(np.ascontiguousarray(frame))
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.02f}", "-i", "-",
+            "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "medium",
+            "-f", "mp4", str(path),
+        ]  # fmt: skip
+        # ffmpeg's complaints are captured (in a file: a pipe nobody reads could fill up), not shown, and its
+        # exit status decides: a full disk often only shows when the trailer is written.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish or kill)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errors
+        )
 
-    def close(self) -> Path:
-        """Finish the file and move it to `path`; a writer given no frames raises and leaves nothing."""
-        if self.frames_written == 0:
-            self.abort()
-            raise AnimatexError(f"{self.path}: no frames to write")
+    def write(self, frames: np.ndarray) -> None:
         try:
-            if self._encoder is not None:
-                encoder, self._encoder = self._encoder, None
-                encoder.close()
-            if self._gif_frames:
-                _write_gif(self.partial, np.stack(self._gif_frames), self.fps)
-                self._gif_frames = []
-        except BaseException:
-            self.abort()
+            self._process.stdin.write(memoryview(np.ascontiguousarray(frames)).cast("B"))
+        except BrokenPipeError:  # ffmpeg stopped early: its exit status says why
+            self.finish()
             raise
-        self.partial.replace(self.path)
-        return self.path
 
-    def abort(self) -> None:
-        """Stop and delete the temporary file; `path` is left as it was."""
-        encoder, self._encoder = self._encoder, None
-        if encoder is not None:
-            with contextlib.suppress(Exception):  # ffmpeg may already be gone (Ctrl-C reaches it too)
-                encoder.close()
-        self._gif_frames = []
-        self.partial.unlink(missing_ok=True)
+    def finish(self) -> None:
+        """Close the pipe, wait for ffmpeg and raise its error if it failed."""
+        import errno
+        import os
+        import signal
+
+        with contextlib.suppress(BrokenPipeError):
+            self._process.stdin.close()
+        returncode = self._process.wait()
+        self._errors.seek(0)
+        lines = self._errors.read().decode(errors="replace").strip().splitlines()
+        self._errors.close()
+        if returncode == -signal.SIGXFSZ:  # killed for outgrowing the file size limit
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        if returncode != 0:
+            raise EncoderError(lines[-1] if lines else f"ffmpeg exited with status {returncode}")
+
+    def kill(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._errors.close()
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    frames = _pad_even(frames)
+    encoder = _Mp4Encoder(path, frames.shape[2], frames.shape[1], fps, crf)
+    encoder.write(frames)
+    encoder.finish()
 
 
 def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -251,23 +229,25 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     duration_ms = 10 * max(1, round(100.0 / fps))
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(
-        path,
-        save_all=True,
-        append_images=images[1:],
-        duration=duration_ms,
-        loop=0,
-        optimize=False,
-        format="GIF",
+        path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False
     )
+
+
+def _check_output(path: Path, fps: float, crf: int) -> None:
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
+    if not (isinstance(fps, numbers.Real) and np.isfinite(fps) and fps > 0):
+        raise AnimatexError(f"{path}: fps must be a positive number, got {fps!r}")
+    if not 0 <= int(crf) <= 51:
+        raise AnimatexError(f"{path}: crf must lie in 0..51, got {crf}")
 
 
 def write_video(
     path: str | Path, frames: np.ndarray | Sequence[np.ndarray], fps: float = DEFAULT_FPS, *, crf: int = 18
 ) -> Path:
-    """Write frames (F, H, W, 3) uint8 (or float in 0..1) as H.264 mp4 or gif; creates parent folders.
+    """Write frames (F, H, W, 3) uint8 (or float in 0..1) as H.264 mp4 or gif, whole or not at all.
 
-    Atomic: written to a temporary file and renamed (`VideoWriter`), so an existing file is replaced only by
-    a finished video.
+    Creates parent folders; a failed write raises `OutputError` and leaves any old file as it was.
 
     mp4: libx264, yuv420p, constant quality `crf` (0 lossless luma .. 51 worst; 18 looks lossless);
     odd sizes get one repeated edge row/column. gif: delays rounded to 1/100 s, loops forever.
@@ -275,6 +255,77 @@ def write_video(
     path = Path(path)
     _check_output(path, fps, crf)
     frames = _as_frames(frames, str(path))
-    with VideoWriter(path, fps, crf=crf) as writer:
-        writer.write(frames)
+    with atomic_output(path) as tmp:
+        if path.suffix.lower() == ".gif":
+            _write_gif(tmp, frames, float(fps))
+        else:
+            _write_mp4(tmp, frames, float(fps), int(crf))
     return path
+
+
+class VideoWriter:
+    """`write_video` a batch of frames at a time, for a video made window by window: mp4 frames are encoded as
+    they come, so memory does not grow with the video (a gif is assembled at the end).
+
+    Whole or not at all, as `write_video`: the frames go to a hidden temporary file renamed over `path` when
+    the `with` block ends normally; an error or Ctrl-C inside it removes the temporary file and leaves any old
+    file as it was. Use as `with VideoWriter(path, fps) as writer: writer.write(frames)`.
+    """
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS, *, crf: int = 18):
+        self.path = Path(path)
+        _check_output(self.path, fps, crf)
+        self.fps, self.crf = float(fps), int(crf)
+        self.frames_written = 0
+        self.frame_shape: tuple[int, ...] | None = None
+        self._stack = contextlib.ExitStack()
+        self._encoder: _Mp4Encoder | None = None
+        self._gif_frames: list[np.ndarray] = []
+
+    def __enter__(self) -> VideoWriter:
+        self._tmp = self._stack.enter_context(atomic_output(self.path))
+        return self
+
+    def write(self, frames: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Append frames (F, H, W, 3) uint8 (or float in 0..1) of the first batch's size."""
+        frames = _as_frames(frames, str(self.path))
+        if self.frame_shape is None:
+            self.frame_shape = frames.shape[1:]
+        elif frames.shape[1:] != self.frame_shape:
+            raise AnimatexError(
+                f"{self.path}: frames of {frames.shape[2]}x{frames.shape[1]} after "
+                f"{self.frame_shape[1]}x{self.frame_shape[0]}; all frames must have one size"
+            )
+        if self.path.suffix.lower() == ".gif":
+            self._gif_frames.extend(frames)
+        else:
+            frames = _pad_even(frames)
+            if self._encoder is None:
+                self._encoder = _Mp4Encoder(self._tmp, frames.shape[2], frames.shape[1], self.fps, self.crf)
+            self._encoder.write(frames)
+        self.frames_written += len(frames)
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, traceback: object) -> bool:
+        encoder, self._encoder = self._encoder, None
+        error = None  # a failure of the writer itself (an exception from the block is `exc`)
+        if exc_type is None and self.frames_written == 0:
+            error = AnimatexError(f"{self.path}: no frames to write")
+        try:
+            if exc_type is None and error is None:
+                if encoder is not None:
+                    encoder.finish()
+                if self._gif_frames:
+                    _write_gif(self._tmp, np.stack(self._gif_frames), self.fps)
+            elif encoder is not None:
+                encoder.kill()
+        except BaseException as failure:  # noqa: BLE001 (handed to atomic_output, which removes the file)
+            error = failure
+        self._gif_frames = []
+        if exc_type is None and error is None:
+            self._stack.close()  # flush and rename over `path`
+            return False
+        failure = error or exc
+        # atomic_output removes the temporary file and turns OS and encoder errors into one-line OutputErrors.
+        if not self._stack.__exit__(type(failure), failure, failure.__traceback__) and error is not None:
+            raise error
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -78,11 +79,12 @@ OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 # The one place that decides which conditions each task feeds the transformer. A condition left out is
 # absent: `None` for the optional pose inputs, zeros for the inputs an I2V DiT cannot go without (`y` and the
-# CLIP tokens). ti2v follows reference.md section 6: the official `is_i2v` switch zeroes the pose tokens,
-# the ref-pose features, `y` and the CLIP features, so text alone drives the video.
+# CLIP tokens). ti2v follows the official release's `is_i2v` switch (`diffsynth/pipelines/wan_video.py`): it
+# zeroes the pose tokens, the ref-pose features, `y` and the CLIP features, but still feeds the IPI (keypoints +
+# driving frames) to both CFG branches.
 TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
-    "ti2v": frozenset(),
+    "ti2v": frozenset({"pose_keypoints", "motion_embeds"}),
 }
 # The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
 # as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
@@ -316,6 +318,10 @@ class AnimateXPipeline(DiffusionPipeline):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        for name in ("guidance_scale", "text_guidance_scale"):
+            value = getattr(self, f"_{name}", 1.0)  # set by __call__ before it checks the inputs
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
         for name, value in (("height", height), ("width", width), ("num_frames", num_frames)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
@@ -380,41 +386,32 @@ class AnimateXPipeline(DiffusionPipeline):
         check_image(image, "image")
         if ref_pose is not None:
             check_pose_image(ref_pose, "ref_pose")
-        if task == "ti2v":
-            # The pose inputs are ignored, but they may still set the frame count.
-            available = check_pose_video(pose_video, "pose_video") if pose_video is not None else None
-            if num_frames is None and available is None:
-                raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
-        else:
-            if pose_video is None:
+        if task == "animate" and pose_video is None:
+            raise ValueError(
+                "task='animate' needs `pose_video`: the driving poses (a PoseSequence) or their rendered frames"
+            )
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        # ti2v ignores `pose_video` but reads the IPI inputs; any of them may set the frame count.
+        lengths = self._frame_counts(pose_video, pose_keypoints, driving_video)
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
+                + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+            )
+        available = next(iter(lengths.values()), None)
+        if task == "ti2v" and num_frames is None and available is None:
+            raise ValueError(
+                "task='ti2v' needs `num_frames` (or a `pose_video`, `driving_video` or `pose_keypoints` whose "
+                "length sets it)"
+            )
+        if self._uses("use_pose_indicator"):
+            if (driving_video is None) != (pose_keypoints is None):
                 raise ValueError(
-                    "task='animate' needs `pose_video`: the driving poses (a PoseSequence) or their rendered frames"
+                    "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
+                    "pass both, or neither to run without it"
                 )
-            available = check_pose_video(pose_video, "pose_video")
-            lengths = {"pose_video": available}
-            if pose_keypoints is not None:
-                lengths["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
             if driving_video is not None:
-                lengths["driving_video"] = check_video(driving_video, "driving_video").num_frames
-            if len(set(lengths.values())) > 1:
-                raise ValueError(
-                    "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
-                    + ", ".join(f"{name}: {n}" for name, n in lengths.items())
-                )
-            if self._uses("use_pose_indicator"):
-                if (
-                    pose_keypoints is None
-                    and isinstance(pose_video, PoseSequence)
-                    and driving_video is not None
-                ):
-                    pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
-                if (driving_video is None) != (pose_keypoints is None):
-                    raise ValueError(
-                        "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
-                        "pass both, or neither to run without it"
-                    )
-                if driving_video is not None:
-                    self._check_motion_encoder()
+                self._check_motion_encoder()
         if num_frames is not None and available is not None and num_frames > available:
             raise ValueError(
                 f"`num_frames`={num_frames} asks for more frames than the driving motion has ({available}); "
@@ -437,6 +434,34 @@ class AnimateXPipeline(DiffusionPipeline):
                 f"the motion encoder gives {width}-wide `image_embeds` but the transformer expects "
                 f"`motion_embed_dim`={expected}; load a matching `motion_encoder`"
             )
+
+    @staticmethod
+    def _ipi_keypoints(
+        pose_video: PoseVideoInput | None,
+        pose_keypoints: KeypointsInput | None,
+        driving_video: VideoInput | None,
+    ) -> KeypointsInput | None:
+        """The IPI's keypoints: as given, else the driving poses themselves when they come as a PoseSequence
+        together with the driving video (the IPI reads both)."""
+        if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+            return pose_video
+        return pose_keypoints
+
+    @staticmethod
+    def _frame_counts(
+        pose_video: PoseVideoInput | None,
+        pose_keypoints: KeypointsInput | None,
+        driving_video: VideoInput | None,
+    ) -> dict[str, int]:
+        """Frame count of each per-frame input given."""
+        counts = {}
+        if pose_video is not None:
+            counts["pose_video"] = check_pose_video(pose_video, "pose_video")
+        if pose_keypoints is not None:
+            counts["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
+        if driving_video is not None:
+            counts["driving_video"] = check_video(driving_video, "driving_video").num_frames
+        return counts
 
     @staticmethod
     def _batch_size(prompt: str | list[str] | None, prompt_embeds: torch.Tensor | None) -> int:
@@ -540,12 +565,21 @@ class AnimateXPipeline(DiffusionPipeline):
         return prompt_embeds, negative_prompt_embeds
 
     # ---- 4. image and 5. motion ------------------------------------------------------------------------------
+    @staticmethod
+    def _encoder_pixels(encoder: Any, processor: Any, images: list[torch.Tensor]) -> torch.Tensor:
+        """(N, 3, S, S) pixel values of (3, H, W) pictures in [0, 1], each resized whole to the encoder's S x S
+        input (no crop), as the release feeds its CLIP encoders: a centre crop of a portrait or landscape frame
+        would cut off the character's head and feet or the sides. Square pictures come out as before."""
+        size = encoder.config.image_size
+        pixel_values = processor(
+            images=images, do_rescale=False, do_center_crop=False, size={"height": size, "width": size},
+            return_tensors="pt",
+        ).pixel_values  # fmt: skip
+        return pixel_values.to(device=encoder.device, dtype=encoder.dtype)
+
     def encode_image(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
         """CLIP tokens (1, tokens, image_dim) of a (3, H, W) picture in [0, 1]: the penultimate hidden states."""
-        pixel_values = self.image_processor(
-            images=[image], do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        pixel_values = self._encoder_pixels(self.image_encoder, self.image_processor, [image])
         hidden_states = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True).hidden_states
         return hidden_states[-2].to(device)
 
@@ -558,11 +592,7 @@ class AnimateXPipeline(DiffusionPipeline):
     def encode_motion(self, driving_video: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Per-frame features (1, F, motion_embed_dim) of a (F, 3, H, W) driving video, for the IPI."""
         encoder, processor = self.motion_encoder_and_processor
-        pixel_values = processor(
-            images=list(driving_video), do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=encoder.device, dtype=encoder.dtype)
-        output = encoder(pixel_values=pixel_values)
+        output = encoder(pixel_values=self._encoder_pixels(encoder, processor, list(driving_video)))
         if getattr(output, "image_embeds", None) is None:
             raise ValueError(
                 f"the motion encoder ({type(encoder).__name__}) returns no `image_embeds`; use a "
@@ -573,7 +603,7 @@ class AnimateXPipeline(DiffusionPipeline):
     # ---- 6. pose conditions ----------------------------------------------------------------------------------
     def prepare_pose_conditions(
         self,
-        pose_video: torch.Tensor,
+        pose_video: torch.Tensor | None,
         ref_pose: torch.Tensor | None,
         pose_keypoints: torch.Tensor | None,
         height: int,
@@ -593,7 +623,7 @@ class AnimateXPipeline(DiffusionPipeline):
             if value is not None and not enabled[name]:
                 logger.info(f"`{name}` is ignored: the transformer has no module that reads it.")
         conditions: dict[str, torch.Tensor | None] = dict.fromkeys(given)
-        if enabled["pose_video"]:
+        if enabled["pose_video"] and pose_video is not None:
             frames = _resize(pose_video, height, width)  # (F, 3, H, W)
             conditions["pose_video"] = frames.transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W)
         if enabled["ref_pose"] and ref_pose is not None:
@@ -834,7 +864,9 @@ class AnimateXPipeline(DiffusionPipeline):
             if isinstance(ref_pose, PoseSequence):
                 ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
             pose_conditions = self.prepare_pose_conditions(
-                pose_video=pose_video_to_tensor(take_frames(pose_video, indices), height, width),
+                pose_video=pose_video_to_tensor(take_frames(pose_video, indices), height, width)
+                if "pose_video" in uses and pose_video is not None
+                else None,
                 ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
                 pose_keypoints=(
                     keypoints_to_tensor(take_frames(pose_keypoints, indices)) if pose_keypoints is not None else None
@@ -1130,7 +1162,9 @@ class AnimateXPipeline(DiffusionPipeline):
             output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
             callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
                 `_callback_tensor_inputs`, and returned entries replace them.
-            task: "animate" (pose-driven) or "ti2v" (text drives the whole video; pose inputs are ignored).
+            task: "animate" (pose-driven) or "ti2v" (text drives the video; as the release's `is_i2v`, the
+                pose video, reference pose, reference image and CLIP tokens are left out, but the IPI still reads
+                `pose_keypoints` and `driving_video` when given).
             ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
             latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
             windows: How a video longer than the model's native length (`config.default_window_frames`) is cut
@@ -1164,7 +1198,8 @@ class AnimateXPipeline(DiffusionPipeline):
         uses = TASK_CONDITIONS[task]
         batch_size = self._batch_size(prompt, prompt_embeds)
         height, width = self.fit_size(height, width, check_image(image, "image"))
-        available = check_pose_video(pose_video, "pose_video") if pose_video is not None else None
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        available = next(iter(self._frame_counts(pose_video, pose_keypoints, driving_video).values()), None)
         settings = self.window_settings(windows)
         requested = num_frames or available
         windowed = settings.strategy != "none" and (
@@ -1175,8 +1210,6 @@ class AnimateXPipeline(DiffusionPipeline):
             raise ValueError("`output_type='latent'` needs one window: pass `windows=WindowSettings('none')`")
         num_frames = requested if windowed else self.fit_num_frames(num_frames, available)
         reference = image_to_tensor(image)
-        if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
-            pose_keypoints = pose_video  # the drawn poses are the IPI's keypoints too
 
         # 3. Encode input prompt
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
