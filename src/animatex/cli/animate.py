@@ -120,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     check_model_dir(args.model)
     if args.carry_noise < 0:
         raise AnimatexError(f"--carry-noise must be >= 0, got {args.carry_noise}")
+    if args.window is not None and args.window_strategy in ("chain", "context"):
+        from animatex.pipelines.windows import check_settings, default_overlap
+
+        overlap = (
+            args.overlap if args.overlap is not None else default_overlap(args.window_strategy, args.window)
+        )
+        check_settings(args.window_strategy, args.window, overlap)
 
     from animatex.animate import (
         animate,

@@ -59,13 +59,13 @@ from animatex.pipelines.inputs import (
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
 from animatex.pipelines.windows import (
-    DEFAULT_OVERLAP,
     WindowSettings,
     blend_weights,
     chain_windows,
     check_settings,
     context_windows,
     crossfade,
+    default_overlap,
     match_colours,
     round_up_frames,
     take_frames,
@@ -902,7 +902,9 @@ class AnimateXPipeline(DiffusionPipeline):
                     " (the model's native clip length, e.g. 81 for Wan2.1)"
                 )
             strategy = "none"
-        overlap = windows.overlap if windows.overlap is not None else DEFAULT_OVERLAP.get(strategy, 0)
+        overlap = windows.overlap
+        if overlap is None:
+            overlap = default_overlap(strategy, frames, self.vae_scale_factor_temporal) if frames else 0
         check_settings(strategy, frames, overlap, self.vae_scale_factor_temporal)
         if windows.carry_noise < 0:
             raise ValueError(f"`carry_noise` must be >= 0, got {windows.carry_noise!r}")

@@ -52,6 +52,15 @@ class WindowSettings:
 DEFAULT_OVERLAP = {"chain": 5, "context": 8}
 
 
+def default_overlap(strategy: str, frames: int, stride: int = 4) -> int:
+    """`DEFAULT_OVERLAP`, shortened for short windows (a 5-frame chain carries 1, a 9-frame context overlaps 4)."""
+    if strategy == "context":
+        return max(stride, min(DEFAULT_OVERLAP["context"], (frames - 1 - stride) // stride * stride))
+    if strategy == "chain":
+        return max(1, min(DEFAULT_OVERLAP["chain"], (frames - 3) // stride * stride + 1))
+    return 0
+
+
 def check_settings(strategy: str, frames: int, overlap: int, stride: int = 4) -> None:
     """Raise `ValueError` saying what to pass when the window settings cannot work."""
     if strategy not in STRATEGIES:
@@ -66,9 +75,11 @@ def check_settings(strategy: str, frames: int, overlap: int, stride: int = 4) ->
         raise ValueError(
             f"context windows overlap by a multiple of {stride} frames (4, 8, ...), got {overlap!r}"
         )
-    if overlap >= frames - 1:
+    # Each window must add new frames: chain at least one, context at least one latent frame.
+    longest = frames - 2 if strategy == "chain" else frames - 1 - stride
+    if overlap > longest:
         raise ValueError(
-            f"the overlap ({overlap}) must be shorter than the window ({frames}) minus one frame"
+            f"the overlap ({overlap}) is too long for a {frames}-frame window: pass at most {longest}"
         )
 
 
