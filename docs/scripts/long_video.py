@@ -88,6 +88,34 @@ def generate(pipe, clip, method: str, window: int) -> np.ndarray:
     return call(slice(0, count), settings_for(method, window))
 
 
+def window_bins(num_frames: int) -> list[tuple[int, int]]:
+    """[start, end) of the BIN-frame bins of a video; a tail shorter than half a bin joins the bin before."""
+    bins = [(start, min(start + BIN, num_frames)) for start in range(0, num_frames, BIN)]
+    if len(bins) > 1 and bins[-1][1] - bins[-1][0] < BIN // 2:
+        bins[-2:] = [(bins[-2][0], num_frames)]
+    return bins
+
+
+def summary(results: list[dict]) -> str:
+    """A markdown table of the results, one row per clip and method."""
+    rows = [
+        "| clip | method | fg PSNR | PSNR* | fg PSNR first / last window | bg colour error mean (first / last) "
+        "| seam jump (ground truth) | s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        bins = window_bins(r["frames"])
+        fg = [float(np.nanmean(r["fg_psnr_per_frame"][a:b])) for a, b in bins]
+        bg = [float(np.mean(r["bg_error_per_frame"][a:b])) for a, b in bins]
+        seam = "-" if r["seam_jump"] is None else f"{r['seam_jump']:.2f} ({r['seam_jump_ground_truth']:.2f})"
+        rows.append(
+            f"| {r['clip']} ({r['frames']} f) | {r['method']} | {r['fg_psnr']:.2f} | {r['psnr_star']:.2f} | "
+            f"{fg[0]:.2f} / {fg[-1]:.2f} | {np.mean(r['bg_error_per_frame']):.1f} ({bg[0]:.1f} / {bg[-1]:.1f}) "
+            f"| {seam} | {r['seconds']:.0f} |"
+        )
+    return "\n".join(rows)
+
+
 def frame_change(video: np.ndarray) -> np.ndarray:
     """(F - 1,) mean absolute change from each frame to the next, 0..255."""
     return np.abs(np.diff(video.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
@@ -110,13 +138,13 @@ def measure(result: np.ndarray, clip, boundaries: list[int]) -> dict:
         at[[b - 1 for b in boundaries]] = True
         return float(change[at].mean() / change[~at].mean())
 
-    bins = range(0, len(result), BIN)
+    bins = window_bins(len(result))
     return {
         "frames": len(result),
         "fg_psnr_per_frame": [float(v) for v in fg],
         "bg_error_per_frame": [float(v) for v in bg_error],
-        "fg_psnr_per_window": [float(np.nanmean(fg[b : b + BIN])) for b in bins],
-        "bg_error_per_window": [float(bg_error[b : b + BIN].mean()) for b in bins],
+        "fg_psnr_per_window": [float(np.nanmean(fg[a:b])) for a, b in bins],
+        "bg_error_per_window": [float(bg_error[a:b].mean()) for a, b in bins],
         "fg_psnr": float(np.nanmean(fg)),
         "psnr_star": metrics.psnr_star(result, truth),
         "seam_jump": seam_jump(result),
@@ -152,15 +180,17 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--clips", type=Path, nargs="+", required=True, help="clip folders or folders of clips"
-    )
+    parser.add_argument("--clips", type=Path, nargs="*", default=[], help="clip folders or folders of clips")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--methods", nargs="+", default=["independent", "chain1", "chain5", "context"])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--plot", type=Path, help="also draw every result in --out to this PNG")
+    parser.add_argument("--summary", action="store_true", help="only print the results in --out as a table")
     args = parser.parse_args()
 
+    if args.summary:
+        print(summary([json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]))
+        return
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
     window = pipe.config.default_window_frames

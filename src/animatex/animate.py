@@ -215,7 +215,7 @@ def animate(
         align: Retarget the driving poses onto `reference_pose`: "none", "global" or "bones".
         size: Output (width, height); default the model's own area in the reference's aspect ratio
             (`AnimateXPipeline.fit_size`). Rounded down to the pipeline's multiples.
-        num_frames: Frames to generate (default all), rounded down to 4k+1.
+        num_frames: Frames to generate (default all): exactly that many in windows, rounded down to 4k+1 in one.
         num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
         task: "animate", or "ti2v" (text drives the video; the poses set the length and, with `driving`, feed

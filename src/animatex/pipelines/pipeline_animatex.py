@@ -1152,7 +1152,8 @@ class AnimateXPipeline(DiffusionPipeline):
             prompt_embeds / negative_prompt_embeds: Precomputed text embeddings (B, tokens, text_dim).
             height / width: Output size; default the reference's size. Rounded down to multiples of
                 `size_multiple` (16 for Wan) with a warning.
-            num_frames: Default the length of `pose_video`; at most that. Rounded down to 4k+1 with a warning.
+            num_frames: Default the length of `pose_video`; at most that. In one window rounded down to 4k+1 with a
+                warning; in windows (`windows`) exactly that many.
             num_inference_steps: Denoising steps; default `config.default_num_inference_steps`.
             guidance_scale: CFG scale; the negative branch drops only the driving-pose tokens. <= 1 disables it.
                 Default `config.default_guidance_scale`.
