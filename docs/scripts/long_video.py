@@ -159,15 +159,23 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    clips = sorted({r["clip"] for r in results})
+    clips = sorted({(r["frames"], r["clip"]) for r in results})
+    methods = sorted({r["method"] for r in results})
+    colours = {method: plt.get_cmap("tab10")(i % 10) for i, method in enumerate(methods)}  # one per method
     fig, axes = plt.subplots(2, len(clips), figsize=(6 * len(clips), 6), squeeze=False)
     for column, clip in enumerate(clips):
-        for r in (r for r in results if r["clip"] == clip):
+        for r in (r for r in results if (r["frames"], r["clip"]) == clip):
             x = np.arange(r["frames"])
             smooth = np.ones(5) / 5
             for row, key in enumerate(("fg_psnr_per_frame", "bg_error_per_frame")):
-                axes[row][column].plot(x[2:-2], np.convolve(r[key], smooth, "valid"), label=r["method"], lw=1)
-        axes[0][column].set_title(f"{clip} ({r['frames']} frames)", fontsize=9)
+                axes[row][column].plot(
+                    x[2:-2],
+                    np.convolve(r[key], smooth, "valid"),
+                    label=r["method"],
+                    lw=1,
+                    color=colours[r["method"]],
+                )
+        axes[0][column].set_title(f"{clip[1]} ({clip[0]} frames)", fontsize=9)
         axes[0][column].set_ylabel("foreground PSNR (dB), 5-frame mean")
         axes[1][column].set_ylabel("background colour error (0..255)")
         axes[1][column].set_xlabel("frame")
@@ -191,10 +199,11 @@ def main() -> None:
     if args.summary:
         print(summary([json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]))
         return
-    pipe = load_pipeline(args.model)
-    pipe.set_progress_bar_config(disable=True)
-    window = pipe.config.default_window_frames
     folders = [c for p in args.clips for c in ([p] if (p / "meta.json").is_file() else sorted(p.iterdir()))]
+    if folders:
+        pipe = load_pipeline(args.model)
+        pipe.set_progress_bar_config(disable=True)
+        window = pipe.config.default_window_frames
     args.out.mkdir(parents=True, exist_ok=True)
     for folder in folders:
         clip = load_clip(folder)
