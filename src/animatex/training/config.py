@@ -48,6 +48,9 @@ class ModelConfig(Section):
     # encoder, a small random CLIP-style image encoder, the demo VAE); see animatex.pipelines.presets.
     preset: str = "tiny"
     overrides: dict[str, Any] = {}  # transformer config overrides for the preset
+    # The pipeline setting of that name (what the condition `y` holds, docs/pipeline.md); None keeps the starting
+    # pipeline's (False for a preset).
+    reference_in_every_frame: bool | None = None
     vae: str | None = None  # a pretrained AutoencoderKLWan folder replacing the preset's random VAE
     # The sampler settings the exported pipeline uses when a call names none (its model_index.json);
     # None keeps the starting pipeline's (50 steps, CFG 3 for a preset).
