@@ -61,7 +61,6 @@ from animatex.pose.sequence import PoseSequence
 
 logger = logging.get_logger(__name__)
 
-TASKS = ("animate", "ti2v")
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 # The one place that decides which conditions each task feeds the transformer. A condition left out is
@@ -75,6 +74,7 @@ TASK_CONDITIONS: dict[str, frozenset[str]] = {
 }
 # The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
 # as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
+TASKS = tuple(TASK_CONDITIONS)
 UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
 

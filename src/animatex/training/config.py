@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from animatex.errors import AnimatexError
+from animatex.pipelines.pipeline_animatex import TASKS
 from animatex.pose.epi import EPIConfig
 
-TASKS = ("animate", "ti2v")
 # Parameter groups a task may train. `lora` are the peft adapters on the DiT; `transformer` is every base DiT
 # parameter outside the pose modules (full fine-tuning, for small models); the encoders are the CLIP-style
 # image encoders (the demo trains its small CLIP with the model). Custom groups come from `groups.patterns`.
