@@ -521,10 +521,12 @@ class AnimateXPipeline(DiffusionPipeline):
         input (no crop), as the release feeds its CLIP encoders: a centre crop of a portrait or landscape frame
         would cut off the character's head and feet or the sides. Square pictures come out as before."""
         size = encoder.config.image_size
+        # Resized here in one batched call (the image processor resizes picture by picture in PIL: 13 s for 117
+        # frames of 1280x720 on 2 cores); the processor then only normalises.
+        squashed = _resize(torch.stack([image.float() for image in images]), size, size)
         pixel_values = processor(
-            images=images, do_rescale=False, do_center_crop=False, size={"height": size, "width": size},
-            return_tensors="pt",
-        ).pixel_values  # fmt: skip
+            images=list(squashed), do_rescale=False, do_resize=False, do_center_crop=False, return_tensors="pt"
+        ).pixel_values
         return pixel_values.to(device=encoder.device, dtype=encoder.dtype)
 
     def encode_image(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
