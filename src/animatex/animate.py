@@ -177,6 +177,49 @@ def retarget_poses(
     return retarget(poses, reference_pose, align), align
 
 
+def plan_line(
+    pipe: AnimateXPipeline,
+    reference: np.ndarray,
+    poses: PoseSequence,
+    *,
+    driving: np.ndarray | None = None,
+    size: tuple[int, int] | None = None,
+    num_frames: int | None = None,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    text_guidance_scale: float | None = None,
+) -> str:
+    """One line that says what `animate` with these arguments will do, before any slow work starts."""
+    import logging
+
+    from animatex.pipelines.inputs import FramesInfo
+
+    logger = logging.getLogger("animatex")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the run itself gives the rounding notes
+    try:
+        width, height = size if size is not None else (None, None)
+        height, width = pipe.fit_size(height, width, FramesInfo(1, *reference.shape[:2]))
+        frames = pipe.fit_num_frames(num_frames, len(poses))
+    finally:
+        logger.setLevel(level)
+    config = pipe.config
+    steps = num_inference_steps or config.default_num_inference_steps
+    guidance = config.default_guidance_scale if guidance_scale is None else guidance_scale
+    text_guidance = config.get("default_text_guidance_scale", 1.0) if text_guidance_scale is None else text_guidance_scale
+    branches = 1 + (guidance > 1) + (text_guidance > 1)
+    how = "as asked" if size is not None else "the model's own area, the reference's aspect"
+    parts = [
+        f"{width}x{height} ({how})",
+        f"{frames} frames at {poses.fps:g} fps ({frames / poses.fps:.1f} s)",
+        f"{steps} steps x {branches} guidance branch{'es' if branches > 1 else ''}",
+    ]
+    indicator = getattr(pipe.transformer, "pose_indicator", None)
+    if indicator is not None and driving is not None:
+        parts.append(f"IPI: {indicator.temporal_compression(frames)}")
+    return "plan: " + ", ".join(parts)
+
+
 def animate(
     pipe: AnimateXPipeline,
     reference: np.ndarray,

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         detect_reference_pose,
         load_pipeline,
         parse_size,
+        plan_line,
         read_driving,
     )
     from animatex.io import read_image, write_video
@@ -121,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         if args.task == "animate":  # retargeting and the reference-pose encoder read it
             reference_pose = detect_reference_pose(reference, args.backend, args.dwpose_dir, str(args.reference))
         pipe = load_pipeline(args.model, args.device)
+        print(plan_line(
+            pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
+            num_inference_steps=args.steps, guidance_scale=args.guidance, text_guidance_scale=args.text_guidance,
+        ), flush=True)  # fmt: skip
         animation = animate(
             pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
             align=args.align, size=size, num_frames=args.frames, num_inference_steps=args.steps,

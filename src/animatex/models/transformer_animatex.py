@@ -418,7 +418,7 @@ class ImplicitPoseIndicator(nn.Module):
       checkpoints);
     - any length (ours): the first frame repeated 3 times (as for the VAE) and a stride-4 Conv1d over time,
       4k+4 frames -> k+1, for every other length. It starts as a mean over each group of 4 frames.
-    `last_temporal_compression` names the one the last call ran (also logged at info level).
+    `temporal_compression(num_frames)` names the one a call runs (logged at info level when it runs).
     """
 
     def __init__(
@@ -462,7 +462,6 @@ class ImplicitPoseIndicator(nn.Module):
                 fixed_frames, num_latent_frames(fixed_frames), kernel_size=3, padding=1
             )
         self.proj_out = nn.Linear(dim, out_dim)
-        self.last_temporal_compression: str | None = None
 
     def initialize_weights(self) -> None:
         """Default init, mean-pool temporal reductions, and a zero output layer so the DiT starts unchanged."""
@@ -504,8 +503,7 @@ class ImplicitPoseIndicator(nn.Module):
         motion_embeds = motion_embeds.flatten(0, 1)[:, None]  # (B*F, 1, D)
         hidden_states = self.resampler(motion_embeds, query)  # (B*F, 1, dim)
         hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
-        self.last_temporal_compression = self.temporal_compression(num_frames)
-        logger.info(f"Implicit Pose Indicator: {self.last_temporal_compression}")
+        logger.info(f"Implicit Pose Indicator: {self.temporal_compression(num_frames)}")
         if self._runs_fixed_length(num_frames):
             # Frames are the conv's channels and the feature axis its length, as in the release.
             hidden_states = self.fixed_length_downsample(hidden_states)  # (B, k+1, dim)
