@@ -12,7 +12,7 @@ import numpy as np
 
 from animatex.errors import AnimatexError
 from animatex.io.image import resize_frames
-from animatex.pose.sequence import PoseSequence
+from animatex.pose.sequence import PoseSequence, rescale_keypoints
 from animatex.pose.tracking import one_euro_smooth, select_main_person
 
 BACKENDS: tuple[str, ...] = ("mediapipe", "dwpose")
@@ -88,10 +88,8 @@ def _detect_scaled(detector: Detector, frame: np.ndarray, scale: float) -> np.nd
         return np.asarray(detector.detect(frame), np.float32)
     height, width = frame.shape[:2]
     small = resize_frames(frame, max(1, round(width * scale)), max(1, round(height * scale)))
-    found = np.array(detector.detect(small), np.float32)
-    found[..., 0] *= width / small.shape[1]
-    found[..., 1] *= height / small.shape[0]
-    return found
+    found = np.asarray(detector.detect(small), np.float32)
+    return rescale_keypoints(found, (small.shape[1], small.shape[0]), (width, height))
 
 
 def extract_poses(

@@ -92,13 +92,6 @@ def clip_index(
     return int(generator(config.train.seed, 2, epoch).permutation(num_clips)[position])
 
 
-def _rescale_poses(poses: PoseSequence, width: int, height: int) -> PoseSequence:
-    keypoints = poses.keypoints.copy()
-    keypoints[..., 0] *= width / poses.width
-    keypoints[..., 1] *= height / poses.height
-    return PoseSequence(keypoints, width, height, poses.fps)
-
-
 def hold_background(frames: np.ndarray, masks: np.ndarray, background: np.ndarray, index: int) -> np.ndarray:
     """The clip with the background of frame `index` in every frame; the character moves as before.
 
@@ -149,8 +142,8 @@ def make_example(
         caption = still_caption(clip.caption, rng)
     frames = resize_frames(source[window], width, height)
     reference = resize_frames(source[reference_index][None], width, height)[0]
-    driving = _rescale_poses(clip.poses[window], width, height)
-    reference_pose = _rescale_poses(clip.poses[reference_index], width, height)
+    driving = clip.poses[window].rescaled(width, height)
+    reference_pose = clip.poses[reference_index].rescaled(width, height)
     if mirror:
         frames, reference = np.ascontiguousarray(frames[:, :, ::-1]), np.ascontiguousarray(reference[:, ::-1])
         driving, reference_pose = driving.mirrored(), reference_pose.mirrored()
