@@ -203,12 +203,12 @@ class Studio:
         accepted = [s for kind in kinds for s in allowed[kind]]
         if suffix not in accepted:
             raise AnimatexError(
-                f"the {what} {path.name} is not a {' or '.join(kinds)} file ({', '.join(accepted)})"
+                f"the {what} {path.name} has the wrong type: upload one of {', '.join(accepted)}"
             )
         size = path.stat().st_size
         if size > self.limits.max_file_bytes:
             raise AnimatexError(
-                f"the {what} {path.name} is {size / 2**20:.0f} MB; the app takes files up to "
+                f"the {what} {path.name} is {size / 2**20:.1f} MB; the app takes files up to "
                 f"{self.limits.max_file_mb:g} MB"
             )
         if suffix in IMAGE_SUFFIXES or suffix == ".gif":
