@@ -51,3 +51,24 @@ def test_bad_upload_is_one_readable_line(app_url: str, case: Path, case_frames: 
         )  # fmt: skip
     message = str(caught.value)
     assert "Traceback" not in message and str(tmp_path) not in message
+
+
+def test_one_animation_at_a_time_and_the_queue_shows_places(app_url: str, case: Path, tmp_path: Path) -> None:
+    from gradio_client.utils import Status
+
+    client = gradio_client.Client(app_url, verbose=False, download_files=str(tmp_path))
+    inputs = [gradio_client.handle_file(case / name) for name in ("reference.png", "driving.mp4")]
+    inputs += [gradio_client.handle_file(case / name) for name in ("reference_pose.npz", "poses.npz")]
+    settings = ["bones", "64x64", 9, "", "still", 4, 1.0, 1.0]
+    jobs = [client.submit(*inputs, *settings, seed, api_name="/animate") for seed in (0, 1, 2)]
+    seen: list[list] = [[] for _ in jobs]
+    while not all(job.done() for job in jobs):
+        for job, statuses in zip(jobs, seen, strict=True):
+            statuses.append(job.status())
+    for job in jobs:
+        job.result()
+    # While the first runs the others wait in line, and are told where they stand.
+    waiting = [s for statuses in seen[1:] for s in statuses if s.code == Status.IN_QUEUE]
+    assert waiting, [[s.code for s in statuses] for statuses in seen]
+    assert all(s.rank is not None and s.queue_size is not None for s in waiting)
+    assert max(s.queue_size for s in waiting) >= 2
