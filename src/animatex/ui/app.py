@@ -48,6 +48,14 @@ def _readable(message: str) -> str:
     return re.sub(re.escape(_upload_cache()) + r"/[^/\s]+/", "", message)
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it (shorter, and no home folder on screen)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _shows_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn`; its notes become warning toasts and any error one readable line in the page, never a traceback."""
 
@@ -88,7 +96,7 @@ def build_app(
         gr.Markdown(INTRO)
         gr.Markdown(
             f"Model: `{model_label}` on `{studio.pipe.device}` · uploads up to {limits.max_file_mb:g} MB, "
-            f"{limits.max_frames} frames · outputs in `{studio.out_dir}`",
+            f"{limits.max_frames} frames · outputs in `{_shown(studio.out_dir)}`",
             elem_id="model-info",
         )
         with gr.Row(equal_height=False):
