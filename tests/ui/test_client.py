@@ -59,7 +59,7 @@ def test_one_animation_at_a_time_and_the_queue_shows_places(app_url: str, case: 
     client = gradio_client.Client(app_url, verbose=False, download_files=str(tmp_path))
     inputs = [gradio_client.handle_file(case / name) for name in ("reference.png", "driving.mp4")]
     inputs += [gradio_client.handle_file(case / name) for name in ("reference_pose.npz", "poses.npz")]
-    settings = ["bones", "64x64", 9, "", "still", 4, 1.0, 1.0]
+    settings = ["bones", "64x64", 9, "", "still", 6, 1.0, 1.0]
     jobs = [client.submit(*inputs, *settings, seed, api_name="/animate") for seed in (0, 1, 2)]
     seen: list[list] = [[] for _ in jobs]
     while not all(job.done() for job in jobs):
@@ -70,5 +70,4 @@ def test_one_animation_at_a_time_and_the_queue_shows_places(app_url: str, case: 
     # While the first runs the others wait in line, and are told where they stand.
     waiting = [s for statuses in seen[1:] for s in statuses if s.code == Status.IN_QUEUE]
     assert waiting, [[s.code for s in statuses] for statuses in seen]
-    assert all(s.rank is not None and s.queue_size is not None for s in waiting)
-    assert max(s.queue_size for s in waiting) >= 2
+    assert all(s.rank is not None and s.queue_size is not None and s.rank < s.queue_size for s in waiting)

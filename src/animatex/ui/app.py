@@ -18,7 +18,7 @@ import gradio as gr
 from animatex.animate import ALIGN_MODES
 from animatex.errors import AnimatexError
 from animatex.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from animatex.ui.studio import BACKGROUND_PRESETS, POSE_SUFFIX, Example, Studio, collect_notes
+from animatex.ui.studio import BACKGROUND_PRESETS, POSE_SUFFIX, Example, Inputs, Studio, collect_notes
 
 logger = logging.getLogger("animatex.ui")
 
@@ -202,21 +202,14 @@ def build_app(
                 return None
             return str(studio.reference_view(reference_file, reference_pose_file))
 
+        def read_inputs(*values: Any) -> Inputs:
+            """`pose_inputs`' values as the studio's `Inputs`."""
+            *files, align_mode, size_text, num_frames = values
+            return Inputs(*files, align=align_mode, size=size_text or "", frames=int(num_frames or 1))
+
         @_shows_errors
-        def show_preview(
-            reference_file: str | None,
-            driving_file: str | None,
-            reference_pose_file: str | None,
-            driving_poses_file: str | None,
-            align_mode: str,
-            size_text: str,
-            num_frames: float,
-        ) -> str:
-            path = studio.pose_preview(
-                reference_file, driving_file, reference_pose=reference_pose_file, driving_poses=driving_poses_file,
-                align=align_mode, size=size_text or "", frames=int(num_frames or 1),
-            )  # fmt: skip
-            return str(path)
+        def show_preview(*values: Any) -> str:
+            return str(studio.pose_preview(read_inputs(*values)))
 
         def auto_preview(*values: Any) -> Any:
             """The preview after an upload or a change: only once both files are there."""
@@ -225,27 +218,14 @@ def build_app(
             return show_preview(*values)
 
         @_shows_errors
-        def run_animation(
-            reference_file: str | None,
-            driving_file: str | None,
-            reference_pose_file: str | None,
-            driving_poses_file: str | None,
-            align_mode: str,
-            size_text: str,
-            num_frames: float,
-            prompt_text: str,
-            background_preset: str,
-            num_steps: float,
-            guidance_scale: float,
-            text_guidance_scale: float,
-            noise_seed: float,
-            progress: gr.Progress = gr.Progress(track_tqdm=True),
-        ) -> tuple[str, str, list[str], str]:
+        def run_animation(*values: Any, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
+            inputs = read_inputs(*values[: len(pose_inputs)])
+            prompt_text, background_preset, num_steps, guidance_scale, text_guidance_scale, noise_seed = (
+                values[len(pose_inputs) :]
+            )
             run = studio.animate(
-                reference_file, driving_file, reference_pose=reference_pose_file, driving_poses=driving_poses_file,
-                prompt=prompt_text or "", background=background_preset, align=align_mode, size=size_text or "",
-                frames=int(num_frames or 1), steps=int(num_steps), guidance=float(guidance_scale),
-                text_guidance=float(text_guidance_scale), seed=int(noise_seed or 0),
+                inputs, prompt=prompt_text or "", background=background_preset, steps=int(num_steps),
+                guidance=float(guidance_scale), text_guidance=float(text_guidance_scale), seed=int(noise_seed or 0),
                 stage=lambda what: progress(0.0, desc=what),
             )  # fmt: skip
             lines = [

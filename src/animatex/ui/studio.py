@@ -80,6 +80,19 @@ class UploadLimits:
         return int(self.max_file_mb * 1024 * 1024)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What the pose preview and the animation both read: the uploads' paths and the framing."""
+
+    reference: str | Path | None
+    driving: str | Path | None
+    reference_pose: str | Path | None = None
+    driving_poses: str | Path | None = None
+    align: str = "bones"
+    size: str = ""  # WIDTHxHEIGHT; blank: the reference's size
+    frames: int = 17
+
+
 @dataclass
 class Result:
     """One animation's files (all in `folder`) and the notes made on the way."""
@@ -340,27 +353,17 @@ class Studio:
             view = draw_pose(pose, view.shape[1], view.shape[0], background=view)
         return write_image(self._new_file("previews", "reference.png"), view)
 
-    def pose_preview(
-        self,
-        reference: str | Path | None,
-        driving: str | Path | None,
-        *,
-        reference_pose: str | Path | None = None,
-        driving_poses: str | Path | None = None,
-        align: str = "bones",
-        size: str = "",
-        frames: int = 17,
-    ) -> Path:
+    def pose_preview(self, inputs: Inputs) -> Path:
         """driving + its skeleton | the skeleton retargeted onto the reference, side by side (mp4 under previews/).
 
         Cheap: no diffusion. It shows the frames, size and retargeting the Animate run will use.
         """
-        image, pose = self.load_reference(reference, reference_pose)
-        video, poses = self.load_driving(driving, driving_poses, frames)
-        width, height = self.output_size(size, image)
-        count = self.num_frames(frames, poses)
+        image, pose = self.load_reference(inputs.reference, inputs.reference_pose)
+        video, poses = self.load_driving(inputs.driving, inputs.driving_poses, inputs.frames)
+        width, height = self.output_size(inputs.size, image)
+        count = self.num_frames(inputs.frames, poses)
         poses = poses[:count]
-        aligned, mode = retarget_poses(poses, pose, align)
+        aligned, mode = retarget_poses(poses, pose, inputs.align)
         zoom = _zoom(width, height)
         canvas_w, canvas_h = width * zoom, height * zoom
         driving_bg = None if video is None else _resize_video(video[:count], canvas_w, canvas_h)
@@ -379,16 +382,10 @@ class Studio:
     # ---- the run -----------------------------------------------------------------------------------------
     def animate(
         self,
-        reference: str | Path | None,
-        driving: str | Path | None,
+        inputs: Inputs,
         *,
-        reference_pose: str | Path | None = None,
-        driving_poses: str | Path | None = None,
         prompt: str = "",
         background: str = "as written",
-        align: str = "bones",
-        size: str = "",
-        frames: int = 17,
         steps: int | None = None,
         guidance: float | None = None,
         text_guidance: float | None = None,
@@ -405,14 +402,14 @@ class Studio:
             raise AnimatexError(f"the seed must be a non-negative integer, got {seed}")
         with collect_notes() as notes:
             stage("reading the reference and its pose")
-            image, pose = self.load_reference(reference, reference_pose)
+            image, pose = self.load_reference(inputs.reference, inputs.reference_pose)
             stage("reading the driving motion")
-            video, poses = self.load_driving(driving, driving_poses, frames)
-            count = self.num_frames(frames, poses)
+            video, poses = self.load_driving(inputs.driving, inputs.driving_poses, inputs.frames)
+            count = self.num_frames(inputs.frames, poses)
             stage("animating")
             animation = animate(
                 self.pipe, image, poses, driving=video, reference_pose=pose, prompt=full_prompt,
-                align=align if pose is not None else "none", size=self.output_size(size, image),
+                align=inputs.align if pose is not None else "none", size=self.output_size(inputs.size, image),
                 num_frames=count, num_inference_steps=steps, guidance_scale=guidance,
                 text_guidance_scale=text_guidance, seed=int(seed), progress=True,
             )  # fmt: skip
