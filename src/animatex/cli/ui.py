@@ -47,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise AnimatexError(f"--out {args.out} exists and is not a folder")
 
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise AnimatexError("the web app needs gradio: pip install -e '.[ui]' (make install does)")
+
     from animatex.ui import configure_environment
 
     configure_environment(args.out)  # before gradio is imported
