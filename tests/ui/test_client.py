@@ -71,3 +71,8 @@ def test_one_animation_at_a_time_and_the_queue_shows_places(app_url: str, case: 
     waiting = [s for statuses in seen[1:] for s in statuses if s.code == Status.IN_QUEUE]
     assert waiting, [[s.code for s in statuses] for statuses in seen]
     assert all(s.rank is not None and s.queue_size is not None and s.rank < s.queue_size for s in waiting)
+    # The sampler's steps reach the client (and the page's progress bar) as they happen.
+    counted = [
+        u for statuses in seen for s in statuses for u in (s.progress_data or []) if u.length is not None
+    ]
+    assert counted and {(u.unit, u.length) for u in counted} == {("steps", settings[5])}

@@ -217,11 +217,33 @@ def build_app(
                 return None
             return show_preview(*values)
 
+        # Named parameters, not *values: gradio finds the Progress argument (and so tracks the sampler's tqdm
+        # bar) only among positional parameters, and the API page shows these names.
         @_shows_errors
-        def run_animation(*values: Any, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
-            inputs = read_inputs(*values[: len(pose_inputs)])
-            prompt_text, background_preset, num_steps, guidance_scale, text_guidance_scale, noise_seed = (
-                values[len(pose_inputs) :]
+        def run_animation(
+            reference_file: str | None,
+            driving_file: str | None,
+            reference_pose_file: str | None,
+            driving_poses_file: str | None,
+            align_mode: str,
+            size_text: str,
+            num_frames: float,
+            prompt_text: str,
+            background_preset: str,
+            num_steps: float,
+            guidance_scale: float,
+            text_guidance_scale: float,
+            noise_seed: float,
+            progress: gr.Progress = gr.Progress(track_tqdm=True),
+        ) -> tuple[str, str, list[str], str]:
+            inputs = read_inputs(
+                reference_file,
+                driving_file,
+                reference_pose_file,
+                driving_poses_file,
+                align_mode,
+                size_text,
+                num_frames,
             )
             run = studio.animate(
                 inputs, prompt=prompt_text or "", background=background_preset, steps=int(num_steps),
