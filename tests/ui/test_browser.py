@@ -77,6 +77,14 @@ def test_upload_preview_animate_download(
     assert page.requested_hosts <= LOCAL_HOSTS, page.requested_hosts
 
 
+def test_an_example_fills_the_inputs_with_one_click(page) -> None:
+    page.reload()
+    page.get_by_text("an orange cartoon cat is taking a bow").first.click()  # `animatex demo`'s case
+    page.wait_for_selector("#reference-view img[src]")
+    page.wait_for_selector("#pose-preview video[src]")
+    assert "rough waves roll slowly to the right" in page.locator("#prompt textarea").input_value()
+
+
 def test_bad_upload_shows_its_message(page, case: Path, tmp_path: Path) -> None:
     not_a_video = tmp_path / "holiday.mp4"
     not_a_video.write_text("this is not a video\n")
