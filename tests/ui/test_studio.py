@@ -65,3 +65,29 @@ def test_examples_are_generated_once_and_deterministic(tmp_path: Path) -> None:
     assert all(
         e.driving.is_file() and e.driving_poses.is_file() and e.reference_pose.is_file() for e in first
     )
+
+
+def test_notes_stay_with_the_request_that_raised_them() -> None:
+    import threading
+    import warnings
+
+    from animatex.animate import AnimatexWarning
+    from animatex.ui.studio import collect_notes
+
+    barrier = threading.Barrier(2)
+    collected: dict[str, list[str]] = {}
+
+    def request(name: str) -> None:
+        with collect_notes() as notes:
+            barrier.wait()  # both requests are inside collect_notes at once
+            for i in range(50):
+                warnings.warn(f"{name} {i % 5}", AnimatexWarning, stacklevel=1)
+            barrier.wait()
+        collected[name] = notes
+
+    threads = [threading.Thread(target=request, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert collected == {name: [f"{name} {i}" for i in range(5)] for name in ("first", "second")}
