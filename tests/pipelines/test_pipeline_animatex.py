@@ -1,27 +1,28 @@
-import contextlib
 import logging
 
 import numpy as np
 import PIL.Image
 import pytest
 import torch
+from diffusers.hooks import HookRegistry, ModelHook
 
+from animatex.models.transformer_animatex import TEXT_SEQUENCE_LENGTH
 from animatex.pipelines import AnimateXPipeline, AnimateXPipelineOutput
-from animatex.pipelines.pipeline_animatex import TEXT_SEQUENCE_LENGTH
 from animatex.pipelines.tiny import build_tiny_pipeline
 
-POSE_INPUTS = ("pose_video", "ref_pose", "pose_keypoints", "motion_embeds")
+POSE_FEATURES = ("pose_states", "ref_pose_embeds", "pose_indicator_states")
 
 
 class TransformerSpy:
-    """Records the keyword arguments of every transformer call."""
+    """Records the keyword arguments of every transformer call, the pose features spelled out."""
 
     def __init__(self, transformer):
         self.calls: list[dict] = []
         self.handle = transformer.register_forward_pre_hook(self._record, with_kwargs=True)
 
     def _record(self, module, args, kwargs):
-        self.calls.append(dict(kwargs))
+        features = kwargs["pose_features"]
+        self.calls.append({**kwargs, **{name: getattr(features, name) for name in POSE_FEATURES}})
 
     def __enter__(self):
         return self
@@ -110,7 +111,7 @@ def test_expected_slice(pipe, make_inputs, run):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-EXPECTED_SLICE = [0.567390, 0.440314, 0.506174, 0.302165, 0.378465, 0.317964, 0.634465, 0.227980, 0.568518]
+EXPECTED_SLICE = [0.538537, 0.449387, 0.519648, 0.330779, 0.408559, 0.262428, 0.433518, 0.664418, 0.478731]
 
 
 # ---- conditions per task and CFG branch ---------------------------------------------------------------------
@@ -122,26 +123,25 @@ def test_each_pose_input_changes_the_animation(pipe, make_inputs, run, name):
     assert not np.array_equal(run(pipe, **inputs), run(pipe, **changed))
 
 
-def test_ti2v_ignores_pose_inputs(pipe, make_inputs, run):
+def test_ti2v_ignores_the_explicit_pose_inputs(pipe, make_inputs, run):
     inputs = make_inputs(9, 32, 32)
     other = make_inputs(9, 32, 32, seed=1)
-    pose_inputs = ("pose_video", "ref_pose", "driving_video", "pose_keypoints")
+    explicit = ("pose_video", "ref_pose")  # the IPI inputs (keypoints, driving video) still count in ti2v
     base = run(pipe, task="ti2v", **inputs)
-    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in pose_inputs}})
-    without = run(
-        pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in pose_inputs}
-    )
+    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in explicit}})
+    without = run(pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in explicit})
     np.testing.assert_array_equal(base, changed)
     np.testing.assert_array_equal(base, without)
     assert np.abs(base - run(pipe, **inputs)).max() > 1e-4  # and ti2v is not the animation
 
 
-def test_ti2v_feeds_no_pose_and_zero_image_conditions(pipe, make_inputs):
+def test_ti2v_feeds_only_the_ipi_and_zero_image_conditions(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
         pipe(**make_inputs(5, 16, 16), task="ti2v", num_inference_steps=1, guidance_scale=3.0)
     assert len(spy.calls) == 2
     for call in spy.calls:
-        assert all(call[name] is None for name in POSE_INPUTS)
+        assert call["pose_states"] is None and call["ref_pose_embeds"] is None
+        assert call["pose_indicator_states"] is not None
         condition = call["hidden_states"][:, pipe.transformer.config.out_channels :]
         assert torch.count_nonzero(condition) == 0
         assert torch.count_nonzero(call["encoder_hidden_states_image"]) == 0
@@ -151,10 +151,11 @@ def test_negative_branch_drops_only_the_pose_guider_tokens(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
         pipe(**make_inputs(9, 32, 32), num_inference_steps=2, guidance_scale=3.0)
     assert len(spy.calls) == 4  # cond + uncond per step
+    inner = pipe.transformer.inner_dim
     for cond, uncond in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
-        assert cond["pose_video"] is not None and cond["pose_video"].shape == (1, 3, 9, 32, 32)
-        assert uncond["pose_video"] is None
-        for name in ("ref_pose", "pose_keypoints", "motion_embeds", "encoder_hidden_states_image"):
+        assert cond["pose_states"] is not None and cond["pose_states"].shape == (1, inner, 3, 2, 2)
+        assert uncond["pose_states"] is None
+        for name in ("ref_pose_embeds", "pose_indicator_states", "encoder_hidden_states_image"):
             assert cond[name] is not None
             torch.testing.assert_close(uncond[name], cond[name], rtol=0, atol=0)
         torch.testing.assert_close(uncond["hidden_states"], cond["hidden_states"], rtol=0, atol=0)  # same y
@@ -166,7 +167,7 @@ def test_guidance_scale_one_skips_the_negative_branch(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
         pipe(**make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0)
     assert len(spy.calls) == 2
-    assert all(call["pose_video"] is not None for call in spy.calls)
+    assert all(call["pose_states"] is not None for call in spy.calls)
 
 
 def test_text_guidance_branch_keeps_every_condition_but_the_prompt(pipe, make_inputs):
@@ -174,7 +175,7 @@ def test_text_guidance_branch_keeps_every_condition_but_the_prompt(pipe, make_in
         pipe(**make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0, text_guidance_scale=4.0)
     assert len(spy.calls) == 4  # cond + no-text per step
     for cond, no_text in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
-        for name in ("pose_video", "ref_pose", "pose_keypoints", "motion_embeds", "encoder_hidden_states_image"):
+        for name in (*POSE_FEATURES, "encoder_hidden_states_image"):
             assert cond[name] is not None
             torch.testing.assert_close(no_text[name], cond[name], rtol=0, atol=0)
         torch.testing.assert_close(no_text["hidden_states"], cond["hidden_states"], rtol=0, atol=0)
@@ -188,12 +189,20 @@ def test_text_guidance_extrapolates_from_the_negative_prompt(pipe, make_inputs, 
 
     # One Euler step is linear in the velocity: guided - plain = (scale - 1) * (plain - negative-prompt run).
     def step(**kwargs):
-        kwargs = {**inputs, "num_inference_steps": 1, "guidance_scale": 1.0, "output_type": "latent", **kwargs}
+        kwargs = {
+            **inputs,
+            "num_inference_steps": 1,
+            "guidance_scale": 1.0,
+            "output_type": "latent",
+            **kwargs,
+        }
         return pipe(generator=torch.Generator().manual_seed(0), **kwargs).frames.double()
 
     plain, empty, guided = step(), step(prompt=""), step(text_guidance_scale=5.0)
     assert (plain - empty).abs().max() > 0
-    torch.testing.assert_close(guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max())
+    torch.testing.assert_close(
+        guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max()
+    )
     # The prompt as its own negative: both branches agree and the guidance changes nothing.
     same = step(text_guidance_scale=5.0, negative_prompt=inputs["prompt"])
     torch.testing.assert_close(same, plain, rtol=0, atol=1e-6)
@@ -203,9 +212,9 @@ def test_without_ipi_module_driving_inputs_are_ignored(make_inputs, run, caplog)
     pipe = build_tiny_pipeline(seed=0, use_pose_indicator=False)
     pipe.set_progress_bar_config(disable=True)
     inputs = make_inputs(5, 16, 16)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         with_driving = run(pipe, **inputs)
-    assert "driving_video" in caplog.text
+    assert "driving_video` is ignored" in caplog.text
     without = run(pipe, **{k: v for k, v in inputs.items() if k not in ("driving_video", "pose_keypoints")})
     np.testing.assert_array_equal(with_driving, without)
 
@@ -216,7 +225,7 @@ def test_frame_count_rounds_down_to_4k_plus_1(pipe, make_inputs, run, caplog):
     with caplog.at_level(logging.WARNING):
         frames = run(pipe, **inputs)
     assert frames.shape[1] == 9
-    assert "num_frames - 1` must be divisible by 4" in caplog.text
+    assert "frame count must be 4k+1" in caplog.text
     # Rounding keeps the first frames: identical to passing the first 9 frames.
     first9 = {
         k: v[:9] if k in ("pose_video", "driving_video", "pose_keypoints") else v for k, v in inputs.items()
@@ -323,42 +332,62 @@ def test_invalid_sampler_default_is_refused(pipe):
         AnimateXPipeline(**pipe.components, default_num_inference_steps=0)
 
 
-# ---- pose features computed once per call -------------------------------------------------------------------
-def test_pose_modules_run_once_per_call_with_identical_output(pipe, make_inputs, run):
-    from animatex.pipelines import pose_cache
+# ---- pose features computed once per call; diffusers hooks compose --------------------------------------------
+class CountingHook(ModelHook):
+    """A pass-through diffusers hook that counts the calls of its module."""
 
+    def __init__(self, counts: dict, name: str):
+        super().__init__()
+        self.counts, self.name = counts, name
+
+    def pre_forward(self, module, *args, **kwargs):
+        self.counts[self.name] = self.counts.get(self.name, 0) + 1
+        return args, kwargs
+
+
+def test_diffusers_hooks_on_pose_modules_and_blocks_see_every_call(pipe, make_inputs, run):
     inputs = make_inputs(9, 32, 32)
-    # Hooks on the first inner layer count real computations (a memoised module call does not reach them).
-    first_layers = {
-        "pose_guider": pipe.transformer.pose_guider.convs[0],
-        "ref_pose_encoder": pipe.transformer.ref_pose_encoder.convs[0],
-        "pose_indicator": pipe.transformer.pose_indicator.proj_out,
+    plain = run(pipe, num_inference_steps=3, guidance_scale=2.0, **inputs)
+    transformer = pipe.transformer
+    modules = {name: getattr(transformer, name) for name in ("pose_guider", "ref_pose_encoder", "pose_indicator")}
+    modules.update({f"block{i}": block for i, block in enumerate(transformer.blocks)})
+    counts: dict[str, int] = {}
+    for name, module in modules.items():
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(CountingHook(counts, name), "count")
+    try:
+        hooked = run(pipe, num_inference_steps=3, guidance_scale=2.0, **inputs)
+    finally:
+        for module in modules.values():
+            HookRegistry.check_if_exists_or_initialize(module).remove_hook("count")
+    # Each pose module runs once per call (its inputs never change between steps); every block runs once per
+    # step and guidance branch (3 steps x cond + uncond).
+    assert {name: counts[name] for name in ("pose_guider", "ref_pose_encoder", "pose_indicator")} == dict.fromkeys(
+        ("pose_guider", "ref_pose_encoder", "pose_indicator"), 1
+    )
+    assert all(counts[f"block{i}"] == 6 for i in range(len(transformer.blocks)))
+    np.testing.assert_array_equal(hooked, plain)
+
+
+def test_precomputed_pose_features_equal_the_raw_inputs(pipe):
+    transformer = pipe.transformer
+    generator = torch.Generator().manual_seed(0)
+    hidden_states = torch.randn(1, 36, 3, 4, 4, generator=generator)
+    conditions = {
+        "pose_video": torch.rand(1, 3, 9, 32, 32, generator=generator),
+        "ref_pose": torch.rand(1, 3, 32, 32, generator=generator),
+        "pose_keypoints": torch.rand(1, 9, 18, 2, generator=generator),
+        "motion_embeds": torch.randn(1, 9, transformer.config.motion_embed_dim, generator=generator),
     }
-    counts = dict.fromkeys(first_layers, 0)
-    handles = [
-        layer.register_forward_hook(lambda *_, n=name: counts.__setitem__(n, counts[n] + 1))
-        for name, layer in first_layers.items()
-    ]
-    try:
-        cached = run(pipe, num_inference_steps=3, **inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    assert counts == {"pose_guider": 1, "ref_pose_encoder": 1, "pose_indicator": 1}
-    assert all("forward" not in vars(getattr(pipe.transformer, name)) for name in counts)  # restored
-
-    def no_cache(transformer):
-        return contextlib.nullcontext()
-
-    original = pose_cache.reuse_pose_features
-    try:
-        import animatex.pipelines.pipeline_animatex as module
-
-        module.reuse_pose_features = no_cache
-        uncached = run(pipe, num_inference_steps=3, **inputs)
-    finally:
-        module.reuse_pose_features = original
-    np.testing.assert_array_equal(cached, uncached)
+    text = torch.randn(1, TEXT_SEQUENCE_LENGTH, transformer.config.text_dim, generator=generator)
+    image = torch.randn(1, 5, transformer.config.image_dim, generator=generator)
+    args = (hidden_states, torch.tensor([500]), text, image)
+    with torch.no_grad():
+        raw = transformer(*args, **conditions, return_dict=False)[0]
+        features = transformer.encode_pose_conditions(**conditions)
+        precomputed = transformer(*args, pose_features=features, return_dict=False)[0]
+    torch.testing.assert_close(precomputed, raw, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="either raw or as pose_features"):
+        transformer(*args, pose_video=conditions["pose_video"], pose_features=features)
 
 
 def test_reference_in_every_frame_fills_every_latent_frame_of_y(make_inputs, run):
@@ -366,9 +395,9 @@ def test_reference_in_every_frame_fills_every_latent_frame_of_y(make_inputs, run
     first_only = build_tiny_pipeline(seed=0)
     every = build_tiny_pipeline(seed=0, reference_in_every_frame=True)
     reference = torch.from_numpy(inputs["image"]).permute(2, 0, 1).float() / 255.0
-    args = (reference, 1, 32, 32, 9, torch.device("cpu"), torch.Generator().manual_seed(0))
-    _, y_first = first_only.prepare_latents(*args)
-    _, y_every = every.prepare_latents(*args)
+    args = (reference[None], 1, 32, 32, 9, torch.device("cpu"))
+    y_first = first_only.prepare_condition(*args)
+    y_every = every.prepare_condition(*args)
     stride = first_only.vae_scale_factor_temporal
     # The mask channels are the same (only the first frame is given as pixels); the latent channels of every
     # frame are the VAE latents of the reference held still, not of Wan's empty mid-grey frames.
@@ -380,3 +409,61 @@ def test_reference_in_every_frame_fills_every_latent_frame_of_y(make_inputs, run
     every.set_progress_bar_config(disable=True)
     first_only.set_progress_bar_config(disable=True)
     assert not np.allclose(run(every, **inputs), run(first_only, **inputs))
+
+
+def test_folder_saved_in_the_old_layout_loads_the_same(make_inputs, run, tmp_path):
+    # Before `reference_in_every_frame` moved to the pipeline, it sat in transformer/config.json, and
+    # model_index.json named the transformer's library as the private pipeline module.
+    import json
+
+    pipe = build_tiny_pipeline(seed=0, reference_in_every_frame=True)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["transformer"] == ["animatex.models", "AnimateXTransformer3DModel"]
+    assert index.pop("reference_in_every_frame") is True
+    index["transformer"] = ["animatex.pipelines.pipeline_animatex", "AnimateXTransformer3DModel"]
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    config = json.loads((tmp_path / "transformer" / "config.json").read_text())
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps({**config, "reference_in_every_frame": True}))
+
+    loaded = AnimateXPipeline.from_pretrained(tmp_path)
+    assert loaded.config.reference_in_every_frame is True
+    loaded.set_progress_bar_config(disable=True)
+    inputs = make_inputs(5, 16, 16)
+    np.testing.assert_array_equal(run(loaded, **inputs), run(pipe, **inputs))
+
+
+def test_poses_are_drawn_by_the_pipeline_at_the_output_size(pipe, make_inputs, run):
+    from animatex.pose.draw import draw_pose_video
+    from animatex.pose.sequence import PoseSequence
+
+    inputs = make_inputs(9, 32, 32)
+    rng = np.random.default_rng(0)
+    poses = PoseSequence.empty(9, width=64, height=64)  # a 64 px driving video
+    poses.keypoints[:, :18, :2] = rng.uniform(8, 56, (9, 18, 2))
+    poses.keypoints[:, :18, 2] = 1.0
+    reference_pose = poses[:1]
+    drawn = {
+        **inputs,
+        "pose_video": draw_pose_video(poses, 32, 32),
+        "pose_keypoints": poses,
+        "ref_pose": draw_pose_video(reference_pose, 32, 32)[0],
+    }
+    # A PoseSequence is drawn at the output size and gives the IPI its keypoints: the same as passing both.
+    from_poses = {**inputs, "pose_video": poses, "ref_pose": reference_pose}
+    from_poses.pop("pose_keypoints")
+    np.testing.assert_array_equal(run(pipe, **from_poses), run(pipe, **drawn))
+
+
+@pytest.mark.parametrize(("reference_size", "expected"), [((720, 1280), (48, 80)), ((64, 64), (64, 64)), ((480, 270), (80, 48))])
+def test_default_size_is_the_models_area_in_the_reference_aspect(pipe, reference_size, expected):
+    from animatex.pipelines.inputs import FramesInfo
+
+    pipe.register_to_config(default_max_area=64 * 64)
+    try:
+        assert pipe.fit_size(None, None, FramesInfo(1, *reference_size)) == expected
+        assert pipe.fit_size(32, 48, FramesInfo(1, *reference_size)) == (32, 48)  # a given size wins
+    finally:
+        pipe.register_to_config(default_max_area=None)
+    assert pipe.fit_size(None, None, FramesInfo(1, 48, 32)) == (48, 32)  # no area: the reference's own size

@@ -91,3 +91,15 @@ def test_notes_stay_with_the_request_that_raised_them() -> None:
     for thread in threads:
         thread.join()
     assert collected == {name: [f"{name} {i}" for i in range(5)] for name in ("first", "second")}
+
+
+def test_the_pipelines_logged_notes_reach_the_page(tmp_path: Path) -> None:
+    from animatex.pipelines.tiny import build_tiny_pipeline
+    from animatex.ui.studio import collect_notes
+
+    studio = Studio(build_tiny_pipeline(seed=0), tmp_path)
+    multiple = studio.pipe.size_multiple[1]
+    with collect_notes() as notes:
+        size = studio.output_size(f"{2 * multiple + 3}x{2 * multiple}", np.zeros((64, 64, 3), np.uint8))
+    assert size == (2 * multiple, 2 * multiple)
+    assert any("rounding" in note for note in notes), notes

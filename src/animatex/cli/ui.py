@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# The shipped demo model was trained at 64x64, 17 frames (weights/animatex-demo/README.md).
-DEMO_MODEL_SIZE = "64x64"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -67,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         dwpose_dir=args.dwpose_dir,
     )  # fmt: skip
     examples = ensure_examples(args.out)
-    default_size = DEMO_MODEL_SIZE if args.model is None else ""
-    app = build_app(studio, examples, model_label=model_label, default_size=default_size)
+    app = build_app(studio, examples, model_label=model_label)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"animatex ui: note: binding {args.host}: other machines can reach this app (no login)")
     print(

@@ -2,7 +2,7 @@
 
 - `copy_reference`: the reference image repeated; no motion at all.
 - `rigid_warp`: "impose the driving pose rigidly", the approach Animate-X argues against
-  (reference.md section 1): every limb of the reference character is cut out around its bone and moved
+  (the Animate-X paper, arXiv 2410.10306): every limb of the reference character is cut out around its bone and moved
   by the similarity transform that maps its reference bone onto the driving bone. A short-legged
   character driven by a human skeleton gets human-length legs: exactly the failure the Pose Indicator
   targets.

@@ -1,8 +1,9 @@
 """Animate-X++ transformer: the Wan2.1 DiT plus the explicit and implicit pose conditions, in this one file.
 
 Order: helpers -> `PoseGuider` -> `RefPoseEncoder` -> `ImplicitPoseIndicator` (keypoint encoder, Perceiver
-resampler) -> `AnimateXTransformer3DModel`. Facts come from docs/reference.md sections 2-4 (Animate-X, arXiv
-2410.10306; Animate-X++, arXiv 2508.09454); the Wan part is diffusers' `WanTransformer3DModel` unchanged.
+resampler) -> `AnimateXTransformer3DModel`. Facts come from the papers (Animate-X, arXiv 2410.10306;
+Animate-X++, arXiv 2508.09454) and the official release (github.com/Lucaria-Academy/Animate-X-plusplus); the
+Wan part is diffusers' `WanTransformer3DModel` unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,7 +26,7 @@ from diffusers.models.transformers.transformer_wan import (
     _get_added_kv_projections,
     _get_qkv_projections,
 )
-from diffusers.utils import apply_lora_scale, logging
+from diffusers.utils import BaseOutput, apply_lora_scale, logging
 
 logger = logging.get_logger(__name__)  # the diffusers logger, so users see our warnings next to its own
 
@@ -34,6 +36,9 @@ VAE_SCALE_FACTOR_TEMPORAL = 4
 VAE_SCALE_FACTOR_SPATIAL = 8
 SUPPORTED_SPATIAL_FACTORS = (4, 8)
 POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
+# diffusers' Wan attention splits the image tokens from the text by assuming exactly 512 text tokens
+# ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
+TEXT_SEQUENCE_LENGTH = 512
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -86,26 +91,29 @@ class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
     """Wan's attention processor with the text padding masked out of the text cross-attention.
 
     Wan pads every prompt to 512 tokens with zeros and attends to all of them: the ~490 identical padding keys
-    dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The
-    transformer cuts the text to the batch's longest prompt and sets `text_mask` (B, 1, 1, text tokens), True
-    for real tokens, before running each block; the cross-attention's last `text_mask.shape[-1]` context
-    tokens are the text, any before them the image (Wan's processor assumes exactly 512 text tokens).
+    dilute the few real ones (a small model trained briefly gives them 5-20 % of the attention). The mask
+    travels with the data, not as state: the transformer zeroes the embedded padding rows (`zero_text_padding`),
+    so a text row that is all zeros is padding. The cross-attention context is [image tokens, 512 text tokens]
+    as in Wan; the text is cut to the batch's longest prompt before its projections and its padding masked.
     """
 
-    text_mask: torch.Tensor | None = None
-
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        if encoder_hidden_states is None or self.text_mask is None:
+        if encoder_hidden_states is None:  # self-attention
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        text_length = self.text_mask.shape[-1]
-        image = encoder_hidden_states[:, : encoder_hidden_states.shape[1] - text_length]
-        text = encoder_hidden_states[:, encoder_hidden_states.shape[1] - text_length :]
+        split = encoder_hidden_states.shape[1] - TEXT_SEQUENCE_LENGTH
+        if split < 0:
+            raise ValueError(
+                f"the text cross-attention expects {TEXT_SEQUENCE_LENGTH} text tokens after the image tokens, "
+                f"got a context of {encoder_hidden_states.shape[1]} tokens"
+            )
+        image, text = encoder_hidden_states[:, :split], encoder_hidden_states[:, split:]
+        text, text_mask = trim_text_padding(text, text_padding_mask(text))
 
         query, key, value = _get_qkv_projections(attn, hidden_states, text)
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        out = self._attend(query, key, value, self.text_mask)
+        out = self._attend(query, key, value, text_mask)
         if attn.add_k_proj is not None and image.shape[1] > 0:
             key_image, value_image = _get_added_kv_projections(attn, image)
             key_image = attn.norm_added_k(key_image).unflatten(2, (attn.heads, -1))
@@ -127,6 +135,12 @@ def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
     return keep[:, None, None, :]
 
 
+def zero_text_padding(embedded: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    """Zero the embedded text rows that `text_mask` (B, 1, 1, S) marks as padding, so the mask travels with the
+    text through the blocks (the text embedder maps a zero row to a constant non-zero one)."""
+    return embedded * text_mask[:, 0, 0, :, None].to(embedded.dtype)
+
+
 def trim_text_padding(
     encoder_hidden_states: torch.Tensor, text_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,13 +149,6 @@ def trim_text_padding(
     attention time)."""
     length = int(text_mask.flatten(1).any(0).nonzero().max()) + 1
     return encoder_hidden_states[:, :length], text_mask[..., :length]
-
-
-def _run_block(block: nn.Module, text_mask: torch.Tensor | None, *inputs: Any) -> torch.Tensor:
-    """One transformer block with its text mask set first (again when gradient checkpointing recomputes it)."""
-    if text_mask is not None:
-        block.attn2.processor.text_mask = text_mask
-    return block(*inputs)
 
 
 class ChannelsLastConv3d(nn.Conv3d):
@@ -157,7 +164,7 @@ class ChannelsLastConv3d(nn.Conv3d):
 
 
 class PoseGuider(nn.Module):
-    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
+    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, the official release's `dwpose_embedding`).
 
     Six stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
     second patch embedding whose kernel and stride equal the DiT `patch_size`. For a 4x-spatial VAE the first
@@ -239,8 +246,16 @@ class RefPoseEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+# How the keypoint encoder reads its input (config `keypoint_encoder_layout`):
+# "official": the release's layout: each frame's keypoints flattened as x_0..x_{K-1} then y_0..y_{K-1}, and the
+#     frame position encoding added once to the embedded input; the layers run plain self-attention.
+# "legacy": animatex before it matched the release (models saved without the field, e.g. the demo model):
+#     (x, y) pairs interleaved, and the encoding added to the queries and keys of every layer (DETR style).
+KEYPOINT_ENCODER_LAYOUTS = ("official", "legacy")
+
+
 class KeypointEncoderLayer(nn.Module):
-    """Post-norm transformer encoder layer; the frame encoding is added to queries and keys only (DETR style)."""
+    """Post-norm transformer encoder layer; a given frame encoding is added to queries and keys only."""
 
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1):
         super().__init__()
@@ -253,8 +268,10 @@ class KeypointEncoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(self, hidden_states: torch.Tensor, frame_encoding: torch.Tensor) -> torch.Tensor:
-        query = key = hidden_states + frame_encoding
+    def forward(
+        self, hidden_states: torch.Tensor, frame_encoding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        query = key = hidden_states if frame_encoding is None else hidden_states + frame_encoding
         attn_output = self.self_attn(query, key, hidden_states, need_weights=False)[0]
         hidden_states = self.norm1(hidden_states + self.dropout1(attn_output))
         ff_output = self.linear2(self.dropout(F.relu(self.linear1(hidden_states))))
@@ -262,7 +279,7 @@ class KeypointEncoderLayer(nn.Module):
 
 
 class KeypointEncoder(nn.Module):
-    """Per-frame body keypoints -> one query token per frame (the IPI query, reference.md section 4)."""
+    """Per-frame body keypoints -> one query token per frame (the IPI query, Animate-X, arXiv 2410.10306, and the official release's IPI module)."""
 
     def __init__(
         self,
@@ -272,9 +289,15 @@ class KeypointEncoder(nn.Module):
         num_heads: int = 8,
         ffn_dim: int = 1024,
         dropout: float = 0.1,
+        layout: str = "official",
     ):
         super().__init__()
+        if layout not in KEYPOINT_ENCODER_LAYOUTS:
+            raise ValueError(
+                f"keypoint_encoder_layout must be one of {KEYPOINT_ENCODER_LAYOUTS}, got {layout!r}"
+            )
         self.num_keypoints = num_keypoints
+        self.layout = layout
         self.keypoint_embed = nn.Sequential(nn.Linear(num_keypoints * 2, dim // 2), nn.Linear(dim // 2, dim))
         self.layers = nn.ModuleList(
             [KeypointEncoderLayer(dim, num_heads, ffn_dim, dropout) for _ in range(num_layers)]
@@ -293,11 +316,16 @@ class KeypointEncoder(nn.Module):
     def forward(self, pose_keypoints: torch.Tensor) -> torch.Tensor:
         """(B, F, K, 2) in [0, 1], -1 = invisible -> (B, F, dim)."""
         batch_size, num_frames = pose_keypoints.shape[:2]
+        if self.layout == "official":
+            pose_keypoints = pose_keypoints.transpose(2, 3)  # (B, F, 2, K): all x, then all y
         hidden_states = pose_keypoints.reshape(batch_size, num_frames, self.num_keypoints * 2)  # (B, F, 2K)
         hidden_states = self.keypoint_embed(hidden_states)  # (B, F, dim)
         frame_encoding = sinusoidal_frame_encoding(
             num_frames, hidden_states.shape[-1], hidden_states.device, hidden_states.dtype
         )[None]  # (1, F, dim)
+        if self.layout == "official":
+            hidden_states = hidden_states + frame_encoding
+            frame_encoding = None
         for layer in self.layers:
             hidden_states = layer(hidden_states, frame_encoding)
         return self.proj_out(hidden_states)
@@ -383,9 +411,14 @@ class PerceiverResampler(nn.Module):
 class ImplicitPoseIndicator(nn.Module):
     """IPI: motion token + keypoint query per frame -> one residual vector per latent frame (section 4).
 
-    The temporal compression is ours: the official release uses a Conv1d over a fixed 81-frame axis; here the
-    first frame is repeated 3 times (as for the VAE) and a stride-4 Conv1d reduces 4k+4 frames to k+1, so any
-    4k+1 length works. It starts as a mean over each group of 4 frames.
+    Two temporal compressions of the per-frame tokens to latent frames:
+    - fixed length (`fixed_frames`, 81 in the release): the release's Conv1d, whose input channels are the
+      81 frames and whose length axis is the feature axis (kernel 3, padding 1), giving 21 latent frames. It
+      runs when the IPI sees exactly `fixed_frames` frames, and only in models built with it (converted full
+      checkpoints);
+    - any length (ours): the first frame repeated 3 times (as for the VAE) and a stride-4 Conv1d over time,
+      4k+4 frames -> k+1, for every other length. It starts as a mean over each group of 4 frames.
+    `last_temporal_compression` names the one the last call ran (also logged at info level).
     """
 
     def __init__(
@@ -401,6 +434,8 @@ class ImplicitPoseIndicator(nn.Module):
         keypoint_encoder_ffn_dim: int = 1024,
         keypoint_encoder_dropout: float = 0.1,
         num_keypoints: int = 18,
+        keypoint_encoder_layout: str = "official",
+        fixed_frames: int | None = None,
     ):
         super().__init__()
         self.keypoint_encoder = KeypointEncoder(
@@ -410,6 +445,7 @@ class ImplicitPoseIndicator(nn.Module):
             keypoint_encoder_heads,
             keypoint_encoder_ffn_dim,
             keypoint_encoder_dropout,
+            keypoint_encoder_layout,
         )
         self.resampler = PerceiverResampler(
             dim, num_layers, num_heads, head_dim, embedding_dim=motion_embed_dim
@@ -417,10 +453,19 @@ class ImplicitPoseIndicator(nn.Module):
         self.temporal_downsample = nn.Conv1d(
             dim, dim, kernel_size=VAE_SCALE_FACTOR_TEMPORAL, stride=VAE_SCALE_FACTOR_TEMPORAL
         )
+        self.fixed_frames = fixed_frames
+        self.fixed_length_downsample = None
+        if fixed_frames is not None:
+            if fixed_frames < 1 or (fixed_frames - 1) % VAE_SCALE_FACTOR_TEMPORAL:
+                raise ValueError(f"pose_indicator_fixed_frames must be 4k+1 (e.g. 81), got {fixed_frames}")
+            self.fixed_length_downsample = nn.Conv1d(
+                fixed_frames, num_latent_frames(fixed_frames), kernel_size=3, padding=1
+            )
         self.proj_out = nn.Linear(dim, out_dim)
+        self.last_temporal_compression: str | None = None
 
     def initialize_weights(self) -> None:
-        """Default init, mean-pool temporal reduction, and a zero output layer so the DiT starts unchanged."""
+        """Default init, mean-pool temporal reductions, and a zero output layer so the DiT starts unchanged."""
         self.keypoint_encoder.initialize_weights()
         self.resampler.initialize_weights()
         with torch.no_grad():
@@ -429,8 +474,27 @@ class ImplicitPoseIndicator(nn.Module):
             eye = torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
             weight.add_(eye[:, :, None] / weight.shape[-1])
             self.temporal_downsample.bias.zero_()
+            if self.fixed_length_downsample is not None:
+                # The same group means through the centre tap: latent frame 0 is frame 0, latent frame j
+                # the mean of frames 4j-3..4j.
+                weight = self.fixed_length_downsample.weight  # (k+1, 4k+1, 3)
+                weight.zero_()
+                weight[0, 0, 1] = 1.0
+                group = VAE_SCALE_FACTOR_TEMPORAL
+                for latent in range(1, weight.shape[0]):
+                    weight[latent, group * (latent - 1) + 1 : group * latent + 1, 1] = 1.0 / group
+                self.fixed_length_downsample.bias.zero_()
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
+
+    def _runs_fixed_length(self, num_frames: int) -> bool:
+        return self.fixed_length_downsample is not None and num_frames == self.fixed_frames
+
+    def temporal_compression(self, num_frames: int) -> str:
+        """Which compression a call with `num_frames` driving frames runs, in words."""
+        if self._runs_fixed_length(num_frames):
+            return f"the official {num_frames}-frame Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
+        return f"the any-length stride-4 Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
 
     def forward(self, motion_embeds: torch.Tensor, pose_keypoints: torch.Tensor) -> torch.Tensor:
         """motion_embeds (B, 4k+1, D), pose_keypoints (B, 4k+1, K, 2) -> (B, k+1, out_dim)."""
@@ -440,9 +504,34 @@ class ImplicitPoseIndicator(nn.Module):
         motion_embeds = motion_embeds.flatten(0, 1)[:, None]  # (B*F, 1, D)
         hidden_states = self.resampler(motion_embeds, query)  # (B*F, 1, dim)
         hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
-        hidden_states = pad_first_frame(hidden_states, dim=1)  # (B, 4k+4, dim)
-        hidden_states = self.temporal_downsample(hidden_states.transpose(1, 2))  # (B, dim, k+1)
-        return self.proj_out(hidden_states.transpose(1, 2))  # (B, k+1, out_dim)
+        self.last_temporal_compression = self.temporal_compression(num_frames)
+        logger.info(f"Implicit Pose Indicator: {self.last_temporal_compression}")
+        if self._runs_fixed_length(num_frames):
+            # Frames are the conv's channels and the feature axis its length, as in the release.
+            hidden_states = self.fixed_length_downsample(hidden_states)  # (B, k+1, dim)
+        else:
+            hidden_states = pad_first_frame(hidden_states, dim=1)  # (B, 4k+4, dim)
+            hidden_states = self.temporal_downsample(hidden_states.transpose(1, 2))  # (B, dim, k+1)
+            hidden_states = hidden_states.transpose(1, 2)  # (B, k+1, dim)
+        return self.proj_out(hidden_states)  # (B, k+1, out_dim)
+
+
+@dataclass
+class AnimateXPoseFeatures(BaseOutput):
+    """What the pose modules give the DiT, computed once per video by `encode_pose_conditions`.
+
+    Args:
+        pose_states (`torch.Tensor` of shape `(B, inner_dim, f, h', w')`, *optional*): pose-guider features, one
+            per token of the patched latent grid, added to the tokens after patch embedding.
+        ref_pose_embeds (`torch.Tensor` of shape `(B, C_y, h, w)`, *optional*): reference-pose features added to
+            the image-condition channels `y` of every latent frame.
+        pose_indicator_states (`torch.Tensor` of shape `(B, f, inner_dim)`, *optional*): the Implicit Pose
+            Indicator's vector per latent frame, added to the input of its blocks.
+    """
+
+    pose_states: torch.Tensor | None = None
+    ref_pose_embeds: torch.Tensor | None = None
+    pose_indicator_states: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -467,20 +556,22 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         pose_indicator_layers / pose_indicator_heads / pose_indicator_head_dim (`int`): resampler depth/heads.
         keypoint_encoder_layers / keypoint_encoder_heads / keypoint_encoder_ffn_dim (`int`): keypoint encoder.
         pose_indicator_blocks (`tuple[int, int]`, *optional*): inclusive range of blocks whose input receives
-            the IPI. None = (2, num_layers // 2), clamped to the existing blocks.
+            the IPI. None = the release's rule, blocks 2..num_layers // 2: empty below 4 blocks (the IPI then
+            feeds no block; a warning says so), so small models name their range.
         keypoint_encoder_dropout (`float`): dropout inside the keypoint encoder (0.1 as in the official code).
         num_keypoints (`int`): body keypoints per frame in `pose_keypoints` (18, OpenPose order).
+        keypoint_encoder_layout (`str`): "official" (the release: keypoints read as all x then all y, the frame
+            encoding added once to the input) or "legacy" (animatex's earlier layout: (x, y) pairs, the
+            encoding added to queries and keys in every layer). A saved config without the field loads as
+            "legacy" (`extract_init_dict`), so older models compute what they were trained to.
+        pose_indicator_fixed_frames (`int`, *optional*): build the release's fixed-length temporal Conv1d for
+            this many driving frames (81 in converted full checkpoints); the IPI runs it whenever it sees exactly
+            that many frames and the any-length compression otherwise. None: any-length only.
         vae_scale_factor_spatial (`int`): spatial compression of the VAE the pose modules are built for: 8
             (Wan2.1) or 4 (one downsampling fewer, the demo model's); the state-dict layout is the same.
         mask_text_padding (`bool`): keep the zero padding of the text embeddings out of the text
             cross-attention (`TextPaddingMaskedAttnProcessor`). False (Wan2.1's behaviour) for Wan weights, which
             were trained attending to it; for small models trained from scratch.
-        reference_in_every_frame (`bool`): what the pipeline puts in the latent part of the condition `y`:
-            False (Wan2.1 I2V) the reference as the first frame and empty frames after it; True the VAE
-            latents of the reference held still for the whole clip, so every token sees the character's
-            appearance at its place (the mask channels still mark only the first frame as given). No weights
-            change; for small models trained from scratch, which otherwise must learn to carry the appearance
-            from the first frame by attention alone.
     """
 
     _skip_layerwise_casting_patterns = [
@@ -531,7 +622,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         num_keypoints: int = 18,
         vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
         mask_text_padding: bool = False,
-        reference_in_every_frame: bool = False,
+        keypoint_encoder_layout: str = "official",
+        pose_indicator_fixed_frames: int | None = None,
     ) -> None:
         if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
             raise ValueError(
@@ -598,18 +690,37 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 keypoint_encoder_ffn_dim,
                 keypoint_encoder_dropout,
                 num_keypoints,
+                keypoint_encoder_layout,
+                pose_indicator_fixed_frames,
             )
         self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
+        start, end = self.pose_indicator_block_range
+        if use_pose_indicator and start > end:
+            logger.warning(
+                f"With {num_layers} blocks the default IPI range, blocks 2..{num_layers // 2}, is empty: the "
+                "implicit pose indicator feeds no block. Set pose_indicator_blocks to use it."
+            )
         self.initialize_pose_weights()
         if mask_text_padding:
             for block in self.blocks:
                 block.attn2.set_processor(TextPaddingMaskedAttnProcessor())
 
+    @classmethod
+    def extract_init_dict(cls, config_dict: dict[str, Any], **kwargs: Any):
+        """diffusers' config -> __init__ kwargs, plus one migration: an AnimateX config saved before
+        `keypoint_encoder_layout` existed holds weights trained with the legacy layout (a plain Wan config
+        has no pose weights, so its new IPI follows the release)."""
+        init_dict, unused_kwargs, hidden_dict = super().extract_init_dict(config_dict, **kwargs)
+        saved_by_animatex = config_dict.get("_class_name") == cls.__name__
+        if saved_by_animatex and "keypoint_encoder_layout" not in {*config_dict, *init_dict}:
+            init_dict["keypoint_encoder_layout"] = "legacy"
+        return init_dict, unused_kwargs, hidden_dict
+
     @staticmethod
     def _resolve_block_range(blocks: Iterable[int] | None, num_layers: int) -> tuple[int, int]:
+        """Inclusive (start, end) of the blocks fed the IPI; start > end when the release's range is empty."""
         if blocks is None:
-            start = min(2, num_layers - 1)
-            return start, max(start, num_layers // 2)
+            return 2, num_layers // 2  # the release: 2 <= i <= L // 2
         start, end = (int(b) for b in blocks)
         if not 0 <= start <= end < num_layers:
             raise ValueError(
@@ -658,32 +769,22 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 module.to_empty(device=device)
         self.initialize_pose_weights(names)
 
-    def _text_mask(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor | None:
-        """The text cross-attention's key mask when `mask_text_padding` (the image tokens attend unmasked)."""
-        if not self.config.get("mask_text_padding", False):
-            return None
+    def _check_mask_text_padding(self) -> None:
         for index, block in enumerate(self.blocks):
             if not isinstance(block.attn2.processor, TextPaddingMaskedAttnProcessor):
                 raise ValueError(
                     f"mask_text_padding=True needs TextPaddingMaskedAttnProcessor in every cross-attention, but "
                     f"block {index} has {type(block.attn2.processor).__name__} (set_attn_processor replaced it)."
                 )
-        return text_padding_mask(encoder_hidden_states)
 
     def _check_pose_inputs(
         self,
-        hidden_states: torch.Tensor,
         pose_video: torch.Tensor | None,
         ref_pose: torch.Tensor | None,
         pose_keypoints: torch.Tensor | None,
         motion_embeds: torch.Tensor | None,
     ) -> None:
-        batch_size, _, num_frames, height, width = hidden_states.shape
-        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
-        factor = self.config.vae_scale_factor_spatial
-        pixel_h, pixel_w = height * factor, width * factor
-        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
-
+        """Each given pose input has its module, and the IPI's two inputs come together."""
         for name, value, module in (
             ("pose_video", pose_video, "pose_guider"),
             ("ref_pose", ref_pose, "ref_pose_encoder"),
@@ -691,39 +792,116 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         ):
             if value is not None and getattr(self, module) is None:
                 raise ValueError(f"{name} was given but this model has no {module} (use_{module}=False).")
-        if pose_video is not None and tuple(pose_video.shape) != (
-            batch_size,
-            3,
-            pixel_frames,
-            pixel_h,
-            pixel_w,
-        ):
-            raise ValueError(
-                f"pose_video has shape {tuple(pose_video.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_frames, pixel_h, pixel_w)} (B, RGB, 4k+1 frames, {factor}x latent size)."
-            )
-        if ref_pose is not None and tuple(ref_pose.shape) != (batch_size, 3, pixel_h, pixel_w):
-            raise ValueError(
-                f"ref_pose has shape {tuple(ref_pose.shape)}; for {grid} it must be "
-                f"{(batch_size, 3, pixel_h, pixel_w)} (B, RGB, {factor}x latent size)."
-            )
         if (motion_embeds is None) != (pose_keypoints is None):
             raise ValueError(
                 "The implicit pose indicator needs both motion_embeds and pose_keypoints; pass both or neither."
             )
+
+    def _check_pose_input_shapes(
+        self,
+        hidden_states: torch.Tensor,
+        pose_video: torch.Tensor | None,
+        ref_pose: torch.Tensor | None,
+        pose_keypoints: torch.Tensor | None,
+        motion_embeds: torch.Tensor | None,
+    ) -> None:
+        """Raw pose inputs fit the latent grid of `hidden_states` (B, C, f, h, w)."""
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
+        factor = self.config.vae_scale_factor_spatial
+        pixel_h, pixel_w = height * factor, width * factor
+        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
+        expected = {
+            "pose_video": (
+                pose_video,
+                (batch_size, 3, pixel_frames, pixel_h, pixel_w),
+                f"(B, RGB, 4k+1 frames, {factor}x latent size)",
+            ),
+            "ref_pose": (ref_pose, (batch_size, 3, pixel_h, pixel_w), f"(B, RGB, {factor}x latent size)"),
+            "motion_embeds": (
+                motion_embeds,
+                (batch_size, pixel_frames, self.config.motion_embed_dim),
+                "(B, 4k+1 frames, motion_embed_dim)",
+            ),
+            "pose_keypoints": (
+                pose_keypoints,
+                (batch_size, pixel_frames, self.config.num_keypoints, 2),
+                "(B, 4k+1 frames, keypoints, xy)",
+            ),
+        }
+        for name, (value, shape, layout) in expected.items():
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(
+                    f"{name} has shape {tuple(value.shape)}; for {grid} it must be {shape} {layout}."
+                )
+
+    def _check_pose_features(self, hidden_states: torch.Tensor, features: AnimateXPoseFeatures) -> None:
+        """The features fit the latent grid of `hidden_states` (B, C, f, h, w)."""
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        factor = self.config.vae_scale_factor_spatial
+        grid = f"hidden_states {tuple(hidden_states.shape)} (latent grid {num_frames}x{height}x{width})"
+        pixel_frames = (num_frames - 1) * VAE_SCALE_FACTOR_TEMPORAL + 1
+        expected = {
+            "pose_states": (
+                (batch_size, self.inner_dim, num_frames // p_t, height // p_h, width // p_w),
+                f"a pose_video of {(batch_size, 3, pixel_frames, height * factor, width * factor)}",
+            ),
+            "ref_pose_embeds": (
+                (batch_size, self.config.in_channels - self.config.out_channels, height, width),
+                f"a ref_pose of {(batch_size, 3, height * factor, width * factor)}",
+            ),
+            "pose_indicator_states": (
+                (batch_size, num_frames, self.inner_dim),
+                f"motion_embeds and pose_keypoints of {pixel_frames} frames",
+            ),
+        }
+        for name, (shape, source) in expected.items():
+            value = getattr(features, name)
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(
+                    f"pose features {name} have shape {tuple(value.shape)}; {grid} needs {shape}, i.e. {source} "
+                    f"(B, RGB or features, 4k+1 frames, {factor}x latent size)."
+                )
+
+    @property
+    def inner_dim(self) -> int:
+        return self.config.num_attention_heads * self.config.attention_head_dim
+
+    def encode_pose_conditions(
+        self,
+        pose_video: torch.Tensor | None = None,
+        ref_pose: torch.Tensor | None = None,
+        pose_keypoints: torch.Tensor | None = None,
+        motion_embeds: torch.Tensor | None = None,
+    ) -> AnimateXPoseFeatures:
+        """Run the pose modules once: their outputs depend on the pose inputs only, never on the timestep or the
+        noisy latents, so a sampler computes them once per video (or window) and passes them to every step.
+
+        Args:
+            pose_video (`torch.Tensor` of shape `(B, 3, 4k+1, H, W)`, *optional*): rendered driving pose frames
+                in [0, 1] for the pose guider.
+            ref_pose (`torch.Tensor` of shape `(B, 3, H, W)`, *optional*): rendered reference pose in [0, 1].
+            pose_keypoints (`torch.Tensor` of shape `(B, 4k+1, num_keypoints, 2)`, *optional*): driving body
+                keypoints in [0, 1], -1 for invisible (the IPI query).
+            motion_embeds (`torch.Tensor` of shape `(B, 4k+1, motion_embed_dim)`, *optional*): one
+                image-encoder feature per driving frame (the IPI keys/values).
+        """
+        self._check_pose_inputs(pose_video, ref_pose, pose_keypoints, motion_embeds)
+        use_checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
+        features = AnimateXPoseFeatures()
+        if pose_video is not None:
+            pose_video = pose_video.to(self.pose_guider.convs[0].weight.dtype)
+            if use_checkpointing:  # its full-resolution activations are the largest of a training step
+                features.pose_states = self._gradient_checkpointing_func(self.pose_guider, pose_video)
+            else:
+                features.pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
+        if ref_pose is not None:
+            features.ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
         if motion_embeds is not None:
-            expected = (batch_size, pixel_frames, self.config.motion_embed_dim)
-            if tuple(motion_embeds.shape) != expected:
-                raise ValueError(
-                    f"motion_embeds has shape {tuple(motion_embeds.shape)}; for {grid} it must be {expected} "
-                    "(B, 4k+1 frames, motion_embed_dim)."
-                )
-            expected = (batch_size, pixel_frames, self.config.num_keypoints, 2)
-            if tuple(pose_keypoints.shape) != expected:
-                raise ValueError(
-                    f"pose_keypoints has shape {tuple(pose_keypoints.shape)}; for {grid} it must be {expected} "
-                    "(B, 4k+1 frames, keypoints, xy)."
-                )
+            dtype = self.pose_indicator.proj_out.weight.dtype
+            features.pose_indicator_states = self.pose_indicator(motion_embeds.to(dtype), pose_keypoints.to(dtype))
+        return features
 
     @apply_lora_scale("attention_kwargs")
     def forward(
@@ -736,12 +914,15 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         ref_pose: torch.Tensor | None = None,
         pose_keypoints: torch.Tensor | None = None,
         motion_embeds: torch.Tensor | None = None,
+        pose_features: AnimateXPoseFeatures | None = None,
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
     ) -> torch.Tensor | Transformer2DModelOutput:
         """
-        The [`AnimateXTransformer3DModel`] forward method. A pose input left as None means "no such condition";
-        with all of them None the output is exactly [`WanTransformer3DModel`]'s.
+        The [`AnimateXTransformer3DModel`] forward method. The pose conditions come either as raw inputs (run
+        through the pose modules here, as in training) or as `pose_features` from `encode_pose_conditions`
+        (computed once per video by the pipeline); a pose input left as None means "no such condition", and with
+        none at all the output is exactly [`WanTransformer3DModel`]'s.
 
         Args:
             hidden_states (`torch.Tensor` of shape `(B, in_channels, f, h, w)`):
@@ -750,13 +931,10 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             encoder_hidden_states (`torch.Tensor` of shape `(B, text_len, text_dim)`): text embeddings.
             encoder_hidden_states_image (`torch.Tensor` of shape `(B, image_len, image_dim)`, *optional*):
                 image-encoder tokens of the reference image.
-            pose_video (`torch.Tensor` of shape `(B, 3, 4(f-1)+1, 8h, 8w)`, *optional*): rendered driving pose
-                frames in [0, 1] for the pose guider.
-            ref_pose (`torch.Tensor` of shape `(B, 3, 8h, 8w)`, *optional*): rendered reference pose in [0, 1].
-            pose_keypoints (`torch.Tensor` of shape `(B, 4(f-1)+1, num_keypoints, 2)`, *optional*): driving body
-                keypoints in [0, 1], -1 for invisible (IPI query).
-            motion_embeds (`torch.Tensor` of shape `(B, 4(f-1)+1, motion_embed_dim)`, *optional*): one
-                image-encoder feature per driving frame (IPI keys/values).
+            pose_video / ref_pose / pose_keypoints / motion_embeds: raw pose inputs, see
+                `encode_pose_conditions`; frames and sizes must match the latent grid (4(f-1)+1 frames, VAE
+                scale x h, w).
+            pose_features (`AnimateXPoseFeatures`, *optional*): precomputed pose features instead of raw inputs.
             return_dict (`bool`): return a `Transformer2DModelOutput` instead of a tuple.
             attention_kwargs (`dict`, *optional*): passed to the attention processors (LoRA `scale`).
         """
@@ -765,18 +943,21 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         post_patch_num_frames = num_frames // p_t
         post_patch_height = height // p_h
         post_patch_width = width // p_w
-        self._check_pose_inputs(hidden_states, pose_video, ref_pose, pose_keypoints, motion_embeds)
-        use_checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
+        raw = (pose_video, ref_pose, pose_keypoints, motion_embeds)
+        if pose_features is None:
+            self._check_pose_inputs(*raw)
+            self._check_pose_input_shapes(hidden_states, *raw)
+            pose_features = self.encode_pose_conditions(*raw)
+        elif any(value is not None for value in raw):
+            raise ValueError("pass the pose conditions either raw or as pose_features, not both")
+        self._check_pose_features(hidden_states, pose_features)
 
         # 1. Reference pose -> image-condition channels y, broadcast over time
-        if ref_pose is not None:
-            ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
-            # (B, C_y, h, w)
+        if pose_features.ref_pose_embeds is not None:
             out_channels = self.config.out_channels
             latents, condition = hidden_states[:, :out_channels], hidden_states[:, out_channels:]
-            hidden_states = torch.cat(
-                [latents, condition + ref_pose_embeds.unsqueeze(2).to(condition.dtype)], dim=1
-            )
+            ref_pose_embeds = pose_features.ref_pose_embeds.unsqueeze(2).to(condition)  # (B, C_y, 1, h, w)
+            hidden_states = torch.cat([latents, condition + ref_pose_embeds], dim=1)
 
         # 2. Patch & rotary embedding
         rotary_emb = self.rope(hidden_states)
@@ -784,20 +965,20 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         hidden_states = hidden_states.flatten(2).transpose(1, 2)  # (B, L, inner)
 
         # 3. Explicit pose: one pose-guider feature per token
-        if pose_video is not None:
-            pose_video = pose_video.to(self.pose_guider.convs[0].weight.dtype)
-            if use_checkpointing:
-                pose_states = self._gradient_checkpointing_func(self.pose_guider, pose_video)
-            else:
-                pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
-            hidden_states = hidden_states + pose_states.flatten(2).transpose(1, 2).to(hidden_states.dtype)
+        if pose_features.pose_states is not None:
+            pose_states = pose_features.pose_states.flatten(2).transpose(1, 2)  # (B, L, inner)
+            hidden_states = hidden_states + pose_states.to(hidden_states)
         # flatten+transpose produces a non-contiguous tensor; make it contiguous before the block loop.
         hidden_states = hidden_states.contiguous()
 
         # 4. Timestep, text and image embeddings (as in WanTransformer3DModel)
-        text_mask = self._text_mask(encoder_hidden_states)
-        if text_mask is not None:
-            encoder_hidden_states, text_mask = trim_text_padding(encoder_hidden_states, text_mask)
+        text_mask = None
+        if self.config.get("mask_text_padding", False):
+            self._check_mask_text_padding()
+            missing = TEXT_SEQUENCE_LENGTH - encoder_hidden_states.shape[1]
+            if missing > 0:  # zero rows are padding, which the mask drops: exact
+                encoder_hidden_states = F.pad(encoder_hidden_states, (0, 0, 0, missing))
+            text_mask = text_padding_mask(encoder_hidden_states)
         if timestep.ndim == 2:
             ts_seq_len = timestep.shape[1]
             timestep = timestep.flatten()  # (B * seq_len,)
@@ -806,6 +987,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         temb, timestep_proj, encoder_hidden_states, encoder_hidden_states_image = self.condition_embedder(
             timestep, encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len=ts_seq_len
         )
+        if text_mask is not None:
+            encoder_hidden_states = zero_text_padding(encoder_hidden_states, text_mask)
         if ts_seq_len is not None:
             timestep_proj = timestep_proj.unflatten(2, (6, -1))  # (B, seq_len, 6, inner)
         else:
@@ -813,41 +996,23 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         if encoder_hidden_states_image is not None:
             encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
 
-        # 5. Implicit pose: one vector per latent frame
-        pose_indicator_states = None
-        if motion_embeds is not None:
-            ipi_dtype = self.pose_indicator.proj_out.weight.dtype
-            pose_indicator_states = self.pose_indicator(
-                motion_embeds.to(ipi_dtype), pose_keypoints.to(ipi_dtype)
-            )
-            pose_indicator_states = pose_indicator_states.to(hidden_states.dtype)[
-                :, :, None
-            ]  # (B, f, 1, inner)
+        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks
+        pose_indicator_states = pose_features.pose_indicator_states
+        if pose_indicator_states is not None:
+            pose_indicator_states = pose_indicator_states.to(hidden_states)[:, :, None]  # (B, f, 1, inner)
         first_block, last_block = self.pose_indicator_block_range
-
-        # 6. Transformer blocks, the IPI added to the input of blocks first_block..last_block
         for index, block in enumerate(self.blocks):
             if pose_indicator_states is not None and first_block <= index <= last_block:
-                hidden_states = hidden_states.unflatten(
-                    1, (post_patch_num_frames, -1)
-                )  # (B, f, h' * w', inner)
+                hidden_states = hidden_states.unflatten(1, (post_patch_num_frames, -1))  # (B, f, h' * w', inner)
                 hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
-            if use_checkpointing:
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
-                    _run_block,
-                    block,
-                    text_mask,
-                    hidden_states,
-                    encoder_hidden_states,
-                    timestep_proj,
-                    rotary_emb,
+                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
                 )
             else:
-                hidden_states = _run_block(
-                    block, text_mask, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
-                )
+                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
 
-        # 7. Output norm, projection & unpatchify (as in WanTransformer3DModel)
+        # 6. Output norm, projection & unpatchify (as in WanTransformer3DModel)
         if temb.ndim == 3:
             # (B, seq_len, inner) (wan 2.2 ti2v)
             shift, scale = (self.scale_shift_table.unsqueeze(0).to(temb.device) + temb.unsqueeze(2)).chunk(

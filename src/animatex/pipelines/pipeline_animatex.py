@@ -8,7 +8,13 @@ The flow follows diffusers' `WanImageToVideoPipeline`; see docs/pipeline.md.
 from __future__ import annotations
 
 import html
+import json
+import math
+import numbers
+import os
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +23,7 @@ from diffusers import (
     AutoencoderKLWan,
     DiffusionPipeline,
     FlowMatchEulerDiscreteScheduler,
-    ModelMixin,  # noqa: F401  (looked up by name in this module; see `register_modules`)
+    ModelMixin,  # noqa: F401  (folders saved before 0.2 name this module as the transformer's library)
 )
 from diffusers.utils import logging
 from diffusers.utils.torch_utils import randn_tensor
@@ -29,42 +35,47 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from animatex.models.transformer_animatex import AnimateXTransformer3DModel
+from animatex.models.transformer_animatex import (
+    TEXT_SEQUENCE_LENGTH,
+    AnimateXTransformer3DModel,
+)
 from animatex.pipelines.inputs import (
     FramesInfo,
     ImageInput,
     KeypointsInput,
+    PoseImageInput,
+    PoseVideoInput,
     VideoInput,
     check_image,
     check_keypoints,
+    check_pose_image,
+    check_pose_video,
     check_video,
     image_to_tensor,
     keypoints_to_tensor,
+    pose_video_to_tensor,
     video_to_tensor,
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
-from animatex.pipelines.pose_cache import reuse_pose_features
+from animatex.pose.sequence import PoseSequence
 
 logger = logging.get_logger(__name__)
 
-# diffusers' Wan attention splits CLIP tokens from text tokens by assuming exactly 512 text tokens
-# ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
-TEXT_SEQUENCE_LENGTH = 512
-
-TASKS = ("animate", "ti2v")
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 # The one place that decides which conditions each task feeds the transformer. A condition left out is
 # absent: `None` for the optional pose inputs, zeros for the inputs an I2V DiT cannot go without (`y` and the
-# CLIP tokens). ti2v follows reference.md section 6: the official `is_i2v` switch zeroes the pose tokens,
-# the ref-pose features, `y` and the CLIP features, so text alone drives the video.
+# CLIP tokens). ti2v follows the official release's `is_i2v` switch (`diffsynth/pipelines/wan_video.py`): it
+# zeroes the pose tokens, the ref-pose features, `y` and the CLIP features, but still feeds the IPI (keypoints +
+# driving frames) to both CFG branches.
 TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
-    "ti2v": frozenset(),
+    "ti2v": frozenset({"pose_keypoints", "motion_embeds"}),
 }
 # The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
-# as the official release does (reference.md section 2).
-UNCOND_DROPPED = ("pose_video",)
+# as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
+TASKS = tuple(TASK_CONDITIONS)
+UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
 
 
@@ -94,8 +105,15 @@ class AnimateXPipeline(DiffusionPipeline):
         motion_encoder: Optional separate image encoder for the IPI (official: OpenCLIP ViT-H/14 pooled tokens).
         motion_processor: Image processor of `motion_encoder`; `image_processor` when absent.
         default_num_inference_steps / default_guidance_scale / default_text_guidance_scale: The sampler settings a
-            call uses when it names
-            none (saved in model_index.json, so a shipped model carries the settings it was measured with).
+            call uses when it names none (saved in model_index.json, so a shipped model carries the settings it
+            was measured with).
+        reference_in_every_frame: What the latent part of the condition `y` holds: False (Wan2.1 I2V) the
+            reference as the first frame and empty frames after it; True the reference held still for the whole
+            clip, so every latent frame carries the character's look at its place (the mask channels still mark
+            only the first frame as given). No weights change; for small models trained from scratch (the demo
+            model), which otherwise must learn to carry the look from frame 0 by attention alone.
+        default_max_area: The output area (height x width) a call without a size gets, in the reference's aspect
+            ratio: the area the model was trained at (Wan2.1 480p: 832 x 480). None: the reference's own size.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
@@ -123,6 +141,8 @@ class AnimateXPipeline(DiffusionPipeline):
         default_num_inference_steps: int = 50,
         default_guidance_scale: float = 3.0,
         default_text_guidance_scale: float = 1.0,
+        reference_in_every_frame: bool = False,
+        default_max_area: int | None = None,
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -135,6 +155,8 @@ class AnimateXPipeline(DiffusionPipeline):
             default_num_inference_steps=default_num_inference_steps,
             default_guidance_scale=float(default_guidance_scale),
             default_text_guidance_scale=float(default_text_guidance_scale),
+            reference_in_every_frame=bool(reference_in_every_frame),
+            default_max_area=default_max_area,
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -157,12 +179,26 @@ class AnimateXPipeline(DiffusionPipeline):
 
     def register_modules(self, **kwargs: Any) -> None:
         super().register_modules(**kwargs)
-        # diffusers' loader finds a component's load method by looking its base class (`ModelMixin`) up by name
-        # in the module recorded in model_index.json. `transformer_animatex` does not re-export `ModelMixin`, so
-        # we record this module, which imports both names.
+        # diffusers records a component's defining module (`animatex.models.transformer_animatex`) and finds its
+        # load method by looking `ModelMixin` up in that module. Record the public package instead, which exports
+        # both names, so saved folders do not depend on our file layout.
         transformer = kwargs.get("transformer")
         if isinstance(transformer, AnimateXTransformer3DModel):
-            self.register_to_config(transformer=(__name__, type(transformer).__name__))
+            self.register_to_config(transformer=("animatex.models", type(transformer).__name__))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> AnimateXPipeline:
+        """diffusers loading, plus the migration of folders saved before `reference_in_every_frame` moved from
+        the transformer's config.json to model_index.json."""
+        folder = Path(pretrained_model_name_or_path)
+        if "reference_in_every_frame" not in kwargs and (folder / "model_index.json").is_file():
+            index = json.loads((folder / "model_index.json").read_text())
+            transformer_config = folder / "transformer" / "config.json"
+            if "reference_in_every_frame" not in index and transformer_config.is_file():
+                legacy = json.loads(transformer_config.read_text()).get("reference_in_every_frame")
+                if legacy is not None:
+                    kwargs["reference_in_every_frame"] = legacy
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ---- properties ----------------------------------------------------------------------------------------
     @property
@@ -203,7 +239,7 @@ class AnimateXPipeline(DiffusionPipeline):
         return bool(getattr(self.transformer.config, module_flag, False))
 
     @property
-    def _motion_encoder(self) -> tuple[Any, Any]:
+    def motion_encoder_and_processor(self) -> tuple[Any, Any]:
         """The (encoder, processor) pair the IPI reads: the dedicated motion encoder, else the image encoder."""
         if self.motion_encoder is not None:
             return self.motion_encoder, self.motion_processor or self.image_processor
@@ -213,10 +249,10 @@ class AnimateXPipeline(DiffusionPipeline):
     def check_inputs(
         self,
         image: ImageInput,
-        pose_video: VideoInput | None,
+        pose_video: PoseVideoInput | None,
         pose_keypoints: KeypointsInput | None,
         driving_video: VideoInput | None,
-        ref_pose: ImageInput | None,
+        ref_pose: PoseImageInput | None,
         prompt: str | list[str] | None,
         negative_prompt: str | list[str] | None,
         prompt_embeds: torch.Tensor | None,
@@ -236,6 +272,10 @@ class AnimateXPipeline(DiffusionPipeline):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        for name in ("guidance_scale", "text_guidance_scale"):
+            value = getattr(self, f"_{name}", 1.0)  # set by __call__ before it checks the inputs
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
         for name, value in (("height", height), ("width", width), ("num_frames", num_frames)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
@@ -299,43 +339,43 @@ class AnimateXPipeline(DiffusionPipeline):
         # pictures and videos
         check_image(image, "image")
         if ref_pose is not None:
-            check_image(ref_pose, "ref_pose")
-        if task == "ti2v":
-            # The pose inputs are ignored, but they may still set the frame count.
-            available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
-            if num_frames is None and available is None:
-                raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
-        else:
-            if pose_video is None:
-                raise ValueError("task='animate' needs `pose_video`: the rendered driving skeleton frames")
-            available = check_video(pose_video, "pose_video").num_frames
-            lengths = {"pose_video": available}
-            if pose_keypoints is not None:
-                lengths["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
-            if driving_video is not None:
-                lengths["driving_video"] = check_video(driving_video, "driving_video").num_frames
-            if len(set(lengths.values())) > 1:
+            check_pose_image(ref_pose, "ref_pose")
+        if task == "animate" and pose_video is None:
+            raise ValueError(
+                "task='animate' needs `pose_video`: the driving poses (a PoseSequence) or their rendered frames"
+            )
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        # ti2v ignores `pose_video` but reads the IPI inputs; any of them may set the frame count.
+        lengths = self._frame_counts(pose_video, pose_keypoints, driving_video)
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
+                + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+            )
+        available = next(iter(lengths.values()), None)
+        if task == "ti2v" and num_frames is None and available is None:
+            raise ValueError(
+                "task='ti2v' needs `num_frames` (or a `pose_video`, `driving_video` or `pose_keypoints` whose "
+                "length sets it)"
+            )
+        if self._uses("use_pose_indicator"):
+            if (driving_video is None) != (pose_keypoints is None):
                 raise ValueError(
-                    "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
-                    + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+                    "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
+                    "pass both, or neither to run without it"
                 )
-            if self._uses("use_pose_indicator"):
-                if (driving_video is None) != (pose_keypoints is None):
-                    raise ValueError(
-                        "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
-                        "pass both, or neither to run without it"
-                    )
-                if driving_video is not None:
-                    self._check_motion_encoder()
+            if driving_video is not None:
+                self._check_motion_encoder()
         if num_frames is not None and available is not None and num_frames > available:
             raise ValueError(
-                f"`num_frames`={num_frames} exceeds the {available} frames of `pose_video`; pass at most {available}"
+                f"`num_frames`={num_frames} asks for more frames than the driving motion has ({available}); "
+                f"pass at most {available}"
             )
         if latents is not None and not isinstance(latents, torch.Tensor):
             raise ValueError(f"`latents` must be a tensor, got {type(latents).__name__}")
 
     def _check_motion_encoder(self) -> None:
-        encoder, processor = self._motion_encoder
+        encoder, processor = self.motion_encoder_and_processor
         if encoder is None or processor is None:
             raise ValueError(
                 "`driving_video` feeds the Implicit Pose Indicator, which needs a `motion_encoder` (or an "
@@ -350,20 +390,52 @@ class AnimateXPipeline(DiffusionPipeline):
             )
 
     @staticmethod
+    def _ipi_keypoints(
+        pose_video: PoseVideoInput | None, pose_keypoints: KeypointsInput | None, driving_video: VideoInput | None
+    ) -> KeypointsInput | None:
+        """The IPI's keypoints: as given, else the driving poses themselves when they come as a PoseSequence
+        together with the driving video (the IPI reads both)."""
+        if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+            return pose_video
+        return pose_keypoints
+
+    @staticmethod
+    def _frame_counts(
+        pose_video: PoseVideoInput | None, pose_keypoints: KeypointsInput | None, driving_video: VideoInput | None
+    ) -> dict[str, int]:
+        """Frame count of each per-frame input given."""
+        counts = {}
+        if pose_video is not None:
+            counts["pose_video"] = check_pose_video(pose_video, "pose_video")
+        if pose_keypoints is not None:
+            counts["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
+        if driving_video is not None:
+            counts["driving_video"] = check_video(driving_video, "driving_video").num_frames
+        return counts
+
+    @staticmethod
     def _batch_size(prompt: str | list[str] | None, prompt_embeds: torch.Tensor | None) -> int:
         if prompt_embeds is not None:
             return prompt_embeds.shape[0]
         return len(prompt) if isinstance(prompt, list) else 1
 
-    def _resolve_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
-        """Default to the reference picture's size; round down to the size multiple with a warning."""
+    def fit_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
+        """The output (height, width): as given, else the reference's aspect ratio at the model's
+        `default_max_area` (Wan's "max area" convention; the reference's own size when the model names none),
+        rounded down to `size_multiple` with a warning when a given size is not a multiple."""
+        h_multiple, w_multiple = self.size_multiple
+        area = self.config.get("default_max_area")
+        if height is None and width is None and area:
+            aspect = reference.height / reference.width
+            height = max(h_multiple, round(math.sqrt(area * aspect)) // h_multiple * h_multiple)
+            width = max(w_multiple, round(math.sqrt(area / aspect)) // w_multiple * w_multiple)
+            return height, width
         height = height or reference.height
         width = width or reference.width
-        h_multiple, w_multiple = self.size_multiple
         if height < h_multiple or width < w_multiple:
             raise ValueError(
-                f"`height` x `width` = {height}x{width} is too small: both must be multiples of "
-                f"({h_multiple}, {w_multiple}) and at least that large"
+                f"the output size {width}x{height} (width x height) is too small: both must be at least "
+                f"{w_multiple}x{h_multiple} (the VAE and patch strides); pass a larger size"
             )
         fit_height, fit_width = height // h_multiple * h_multiple, width // w_multiple * w_multiple
         if (fit_height, fit_width) != (height, width):
@@ -371,16 +443,22 @@ class AnimateXPipeline(DiffusionPipeline):
                 f"`height` and `width` must be multiples of ({h_multiple}, {w_multiple}); "
                 f"rounding ({height}, {width}) down to ({fit_height}, {fit_width})."
             )
+        if abs((reference.width / reference.height) / (fit_width / fit_height) - 1.0) > 0.02:
+            logger.warning(
+                f"the reference ({reference.width}x{reference.height}) is stretched to {fit_width}x{fit_height}; "
+                "pass a size with the reference's aspect ratio to avoid that"
+            )
         return fit_height, fit_width
 
-    def _resolve_num_frames(self, num_frames: int | None, available: int | None) -> int:
+    def fit_num_frames(self, num_frames: int | None, available: int | None) -> int:
         """Default to the pose video's length; round down to 4k+1 (the VAE's temporal stride) with a warning."""
         num_frames = num_frames or available
         stride = self.vae_scale_factor_temporal
         fit = (num_frames - 1) // stride * stride + 1
         if fit != num_frames:
             logger.warning(
-                f"`num_frames - 1` must be divisible by {stride}; using the first {fit} of {num_frames} frames."
+                f"the frame count must be {stride}k+1 (the VAE's temporal stride): using the first {fit} of "
+                f"{num_frames} frames"
             )
         return fit
 
@@ -437,12 +515,23 @@ class AnimateXPipeline(DiffusionPipeline):
         return prompt_embeds, negative_prompt_embeds
 
     # ---- 4. image and 5. motion ------------------------------------------------------------------------------
+    @staticmethod
+    def _encoder_pixels(encoder: Any, processor: Any, images: list[torch.Tensor]) -> torch.Tensor:
+        """(N, 3, S, S) pixel values of (3, H, W) pictures in [0, 1], each resized whole to the encoder's S x S
+        input (no crop), as the release feeds its CLIP encoders: a centre crop of a portrait or landscape frame
+        would cut off the character's head and feet or the sides. Square pictures come out as before."""
+        size = encoder.config.image_size
+        # Resized here in one batched call (the image processor resizes picture by picture in PIL: 13 s for 117
+        # frames of 1280x720 on 2 cores); the processor then only normalises.
+        squashed = _resize(torch.stack([image.float() for image in images]), size, size)
+        pixel_values = processor(
+            images=list(squashed), do_rescale=False, do_resize=False, do_center_crop=False, return_tensors="pt"
+        ).pixel_values
+        return pixel_values.to(device=encoder.device, dtype=encoder.dtype)
+
     def encode_image(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
         """CLIP tokens (1, tokens, image_dim) of a (3, H, W) picture in [0, 1]: the penultimate hidden states."""
-        pixel_values = self.image_processor(
-            images=[image], do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        pixel_values = self._encoder_pixels(self.image_encoder, self.image_processor, [image])
         hidden_states = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True).hidden_states
         return hidden_states[-2].to(device)
 
@@ -454,12 +543,8 @@ class AnimateXPipeline(DiffusionPipeline):
 
     def encode_motion(self, driving_video: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Per-frame features (1, F, motion_embed_dim) of a (F, 3, H, W) driving video, for the IPI."""
-        encoder, processor = self._motion_encoder
-        pixel_values = processor(
-            images=list(driving_video), do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=encoder.device, dtype=encoder.dtype)
-        output = encoder(pixel_values=pixel_values)
+        encoder, processor = self.motion_encoder_and_processor
+        output = encoder(pixel_values=self._encoder_pixels(encoder, processor, list(driving_video)))
         if getattr(output, "image_embeds", None) is None:
             raise ValueError(
                 f"the motion encoder ({type(encoder).__name__}) returns no `image_embeds`; use a "
@@ -470,7 +555,7 @@ class AnimateXPipeline(DiffusionPipeline):
     # ---- 6. pose conditions ----------------------------------------------------------------------------------
     def prepare_pose_conditions(
         self,
-        pose_video: torch.Tensor,
+        pose_video: torch.Tensor | None,
         ref_pose: torch.Tensor | None,
         pose_keypoints: torch.Tensor | None,
         height: int,
@@ -488,9 +573,9 @@ class AnimateXPipeline(DiffusionPipeline):
         }
         for name, value in given.items():
             if value is not None and not enabled[name]:
-                logger.warning(f"`{name}` is ignored: the transformer has no module that reads it.")
+                logger.info(f"`{name}` is ignored: the transformer has no module that reads it.")
         conditions: dict[str, torch.Tensor | None] = dict.fromkeys(given)
-        if enabled["pose_video"]:
+        if enabled["pose_video"] and pose_video is not None:
             frames = _resize(pose_video, height, width)  # (F, 3, H, W)
             conditions["pose_video"] = frames.transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W)
         if enabled["ref_pose"] and ref_pose is not None:
@@ -513,9 +598,18 @@ class AnimateXPipeline(DiffusionPipeline):
         std = torch.tensor(self.vae.config.latents_std).view(shape).to(device, dtype)
         return mean, std
 
+    def latent_shape(self, batch_size: int, height: int, width: int, num_frames: int) -> tuple[int, ...]:
+        """(B, z, T, h, w) of the VAE latents of `num_frames` = 4k+1 frames of height x width."""
+        return (
+            batch_size,
+            self.vae.config.z_dim,
+            (num_frames - 1) // self.vae_scale_factor_temporal + 1,
+            height // self.vae_scale_factor_spatial,
+            width // self.vae_scale_factor_spatial,
+        )
+
     def prepare_latents(
         self,
-        reference: torch.Tensor | None,
         batch_size: int,
         height: int,
         width: int,
@@ -523,38 +617,45 @@ class AnimateXPipeline(DiffusionPipeline):
         device: torch.device,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise (B, z, T, h, w) and the I2V condition `y` (B, 4 + z, T, h, w); `y` is zeros without a reference.
-
-        `y` = mask channels (1 on the latent frame given as pixels) + VAE latents of [reference, zeros...], or
-        of the reference held still over every frame when the transformer's `reference_in_every_frame` is set.
-        """
-        num_latent_frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
-        latent_height = height // self.vae_scale_factor_spatial
-        latent_width = width // self.vae_scale_factor_spatial
-        shape = (batch_size, self.vae.config.z_dim, num_latent_frames, latent_height, latent_width)
+    ) -> torch.Tensor:
+        """The initial noise (B, z, T, h, w) in float32: drawn from `generator`, or the given `latents` checked."""
+        shape = self.latent_shape(batch_size, height, width, num_frames)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(f"`generator` is a list of {len(generator)}; pass one per video ({batch_size})")
         if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(
-                f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}"
-            )
-        else:
-            latents = latents.to(device=device, dtype=torch.float32)
+            return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        if tuple(latents.shape) != shape:
+            raise ValueError(f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}")
+        return latents.to(device=device, dtype=torch.float32)
 
-        stride = self.vae_scale_factor_temporal
-        condition_shape = (batch_size, stride + shape[1], *shape[2:])
+    def prepare_condition(
+        self,
+        reference: torch.Tensor | None,
+        batch_size: int,
+        height: int,
+        width: int,
+        num_frames: int,
+        device: torch.device,
+    ) -> torch.Tensor:
+        """The I2V condition `y` (B, 4 + z, T, h, w) in float32; zeros without a reference.
+
+        `reference` is (1 or B, 3, height, width) in [0, 1], one VAE call for all of them. `y` = mask channels
+        (1 on the latent frame given as pixels) + VAE latents of [reference, empty frames...], or of the
+        reference held still over every frame when the pipeline's `reference_in_every_frame` is set.
+        """
+        _, z_dim, *grid = self.latent_shape(batch_size, height, width, num_frames)
         if reference is None:
-            return latents, torch.zeros(condition_shape, device=device, dtype=torch.float32)
-        frames = self.condition_frames(reference, num_frames)
+            shape = (batch_size, self.vae_scale_factor_temporal + z_dim, *grid)
+            return torch.zeros(shape, device=device, dtype=torch.float32)
+        if reference.shape[0] not in (1, batch_size):
+            raise ValueError(f"`reference` holds {reference.shape[0]} pictures; pass 1 or {batch_size}")
+        frames = torch.stack([self.condition_frames(image, num_frames) for image in reference])
         condition = self.condition_from_latents(self.encode_video(frames).to(device), num_frames)
-        return latents, condition.expand(batch_size, *condition.shape[1:])
+        return condition.expand(batch_size, *condition.shape[1:])
 
     def condition_frames(self, reference: torch.Tensor, num_frames: int) -> torch.Tensor:
         """The (F, 3, H, W) pixel frames in [0, 1] whose VAE latents are the latent part of `y`."""
-        if self.transformer.config.get("reference_in_every_frame", False):
+        if self.config.reference_in_every_frame:
             return reference.unsqueeze(0).expand(num_frames, -1, -1, -1)
         # The reference followed by empty frames: Wan's zeros in the VAE's [-1, 1] input range, i.e. mid-grey
         # 0.5 in [0, 1].
@@ -664,7 +765,9 @@ class AnimateXPipeline(DiffusionPipeline):
             output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
             callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
                 `_callback_tensor_inputs`, and returned entries replace them.
-            task: "animate" (pose-driven) or "ti2v" (text drives the whole video; pose inputs are ignored).
+            task: "animate" (pose-driven) or "ti2v" (text drives the video; as the release's `is_i2v`, the
+                pose video, reference pose, reference image and CLIP tokens are left out, but the IPI still reads
+                `pose_keypoints` and `driving_video` when given).
             ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
             latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
         """
@@ -690,9 +793,10 @@ class AnimateXPipeline(DiffusionPipeline):
         dtype = self.transformer.dtype
         uses = TASK_CONDITIONS[task]
         batch_size = self._batch_size(prompt, prompt_embeds)
-        height, width = self._resolve_size(height, width, check_image(image, "image"))
-        available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
-        num_frames = self._resolve_num_frames(num_frames, available)
+        height, width = self.fit_size(height, width, check_image(image, "image"))
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        available = next(iter(self._frame_counts(pose_video, pose_keypoints, driving_video).values()), None)
+        num_frames = self.fit_num_frames(num_frames, available)
         reference = image_to_tensor(image)
 
         # 3. Encode input prompt
@@ -716,13 +820,19 @@ class AnimateXPipeline(DiffusionPipeline):
                 motion = self.encode_motion(video_to_tensor(driving_video)[:num_frames], device)
                 motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
             else:
-                logger.warning("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
+                logger.info("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
 
         # 6. Prepare pose conditions
         pose_conditions = dict.fromkeys(POSE_CONDITIONS)
         if uses.intersection(POSE_CONDITIONS):
+            if isinstance(pose_video, PoseSequence):
+                pose_video = pose_video[:num_frames]  # draw only the frames that are used
+            if isinstance(ref_pose, PoseSequence):
+                ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
             pose_conditions = self.prepare_pose_conditions(
-                pose_video=video_to_tensor(pose_video)[:num_frames],
+                pose_video=pose_video_to_tensor(pose_video, height, width)[:num_frames]
+                if "pose_video" in uses and pose_video is not None
+                else None,
                 ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
                 pose_keypoints=keypoints_to_tensor(pose_keypoints)[:num_frames] if pose_keypoints is not None else None,
                 height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,
@@ -734,27 +844,22 @@ class AnimateXPipeline(DiffusionPipeline):
         # 7. Prepare timesteps, latents and the condition `y`
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        latents, condition = self.prepare_latents(
-            _resize(reference.unsqueeze(0), height, width)[0] if "y" in uses else None,
-            batch_size, height, width, num_frames, device, generator, latents,
+        latents = self.prepare_latents(batch_size, height, width, num_frames, device, generator, latents)
+        condition = self.prepare_condition(
+            _resize(reference.unsqueeze(0), height, width) if "y" in uses else None,
+            batch_size, height, width, num_frames, device,
         )  # fmt: skip
 
-        # 8. Transformer inputs per CFG branch
-        cond_inputs = {
-            "encoder_hidden_states_image": image_embeds,
-            "motion_embeds": motion_embeds,
-            **pose_conditions,
-        }
-        uncond_inputs = {**cond_inputs, **dict.fromkeys(UNCOND_DROPPED)}
+        # 8. Transformer inputs per CFG branch. The pose modules never see the timestep or the latents: their
+        # features are computed once here, not at every step.
+        pose_features = self.transformer.encode_pose_conditions(**pose_conditions, motion_embeds=motion_embeds)
+        cond_inputs = {"encoder_hidden_states_image": image_embeds, "pose_features": pose_features}
+        uncond_inputs = {**cond_inputs, "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED))}
 
         # 9. Denoising loop
         self._num_timesteps = len(timesteps)
         condition = condition.to(dtype)
-        # The pose modules see the same inputs at every step: run each once per call, not once per step.
-        with (
-            self.progress_bar(total=num_inference_steps) as progress_bar,
-            reuse_pose_features(self.transformer),
-        ):
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue

@@ -51,7 +51,7 @@ DEMO_CLIP_CONFIG: dict[str, Any] = {
     "patch_size": 8,
 }
 
-FLOW_SHIFT = 5.0  # Wan2.1 I2V's sampler shift (docs/reference.md section 2)
+FLOW_SHIFT = 5.0  # Wan2.1 I2V's sampler shift (Wan2.1, github.com/Wan-Video/Wan2.1)
 
 
 def build_demo_vae(seed: int = 0) -> AutoencoderKLWan:
@@ -98,14 +98,21 @@ def _check_vae(vae: AutoencoderKLWan, transformer_config: Any) -> None:
         )
 
 
-def _tiny(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> AnimateXPipeline:
+def _tiny(
+    seed: int, vae: str | Path | None, reference_in_every_frame: bool, **transformer_overrides: Any
+) -> AnimateXPipeline:
     components = {"vae": load_vae(vae)} if vae is not None else {}
-    pipe = build_tiny_pipeline(seed, randomize_zero_init=False, **components, **transformer_overrides)
+    pipe = build_tiny_pipeline(
+        seed, randomize_zero_init=False, reference_in_every_frame=reference_in_every_frame, **components,
+        **transformer_overrides,
+    )  # fmt: skip
     _check_vae(pipe.vae, pipe.transformer.config)
     return pipe
 
 
-def _demo(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> AnimateXPipeline:
+def _demo(
+    seed: int, vae: str | Path | None, reference_in_every_frame: bool, **transformer_overrides: Any
+) -> AnimateXPipeline:
     torch.manual_seed(seed)
     transformer = build_transformer("demo", **transformer_overrides)
     config = transformer.config
@@ -137,6 +144,7 @@ def _demo(seed: int, vae: str | Path | None, **transformer_overrides: Any) -> An
         transformer=transformer,
         image_processor=image_processor,
         image_encoder=image_encoder,
+        reference_in_every_frame=reference_in_every_frame,
     )
     for module in (pipe.transformer, pipe.vae, pipe.image_encoder):
         module.eval()
@@ -150,7 +158,11 @@ PIPELINE_PRESETS: dict[str, Callable[..., AnimateXPipeline]] = {
 
 
 def build_pipeline(
-    preset: str, seed: int = 0, vae: str | Path | None = None, **transformer_overrides: Any
+    preset: str,
+    seed: int = 0,
+    vae: str | Path | None = None,
+    reference_in_every_frame: bool = False,
+    **transformer_overrides: Any,
 ) -> AnimateXPipeline:
     """A complete pipeline of the named preset, deterministic for a given `seed`.
 
@@ -158,11 +170,12 @@ def build_pipeline(
         preset: A name in `PIPELINE_PRESETS`.
         seed: Seeds every random initialisation.
         vae: A pretrained `AutoencoderKLWan` folder; None builds a random VAE of the preset's size.
+        reference_in_every_frame: The pipeline's setting of that name (what the condition `y` holds).
         transformer_overrides: Transformer config fields (e.g. `num_layers=2`).
     """
     if preset not in PIPELINE_PRESETS:
         raise AnimatexError(f"Unknown pipeline preset {preset!r}; choose one of {sorted(PIPELINE_PRESETS)}.")
-    return PIPELINE_PRESETS[preset](seed, vae, **transformer_overrides)
+    return PIPELINE_PRESETS[preset](seed, vae, reference_in_every_frame, **transformer_overrides)
 
 
 def save_pipeline(pipe: AnimateXPipeline, folder: str | Path) -> Path:

@@ -49,6 +49,7 @@ def build_tiny_pipeline(
     seed: int = 0,
     randomize_zero_init: bool = True,
     transformer_preset: str = "tiny",
+    reference_in_every_frame: bool = False,
     **overrides: Any,
 ) -> AnimateXPipeline:
     """A tiny random pipeline, deterministic for a given `seed`.
@@ -59,6 +60,7 @@ def build_tiny_pipeline(
             outputs) random weights, so every pose input changes the output, as in a trained model. False keeps
             the paper's initialisation.
         transformer_preset: Name in `ANIMATEX_PRESETS` whose config the transformer uses.
+        reference_in_every_frame: The pipeline's setting of that name (what the condition `y` holds).
         overrides: Transformer config fields (e.g. `use_pose_indicator=False`), or whole components by name
             (`transformer=`, `vae=`, `text_encoder=`, `image_encoder=`, `motion_encoder=`, ...).
     """
@@ -126,7 +128,7 @@ def build_tiny_pipeline(
     components.setdefault("motion_encoder", None)
     components.setdefault("motion_processor", None)
 
-    pipe = AnimateXPipeline(**components)
+    pipe = AnimateXPipeline(**components, reference_in_every_frame=reference_in_every_frame)
     for module in (pipe.transformer, pipe.vae, pipe.image_encoder, pipe.text_encoder, pipe.motion_encoder):
         if module is not None:
             module.eval()

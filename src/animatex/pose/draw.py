@@ -1,4 +1,4 @@
-"""Render keypoints as DWPose/OpenPose skeleton images (reference.md section 7), numpy + OpenCV only.
+"""Render keypoints as DWPose/OpenPose skeleton images (the DWPose annotator, github.com/IDEA-Research/DWPose), numpy + OpenCV only.
 
 Conventions of the DWPose annotator that Animate-X++ was trained on: 17 body limbs as filled ellipses
 in the 18 OpenPose colours dimmed to 60 %, joints as full-colour discs, hands as HSV-coloured bones

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
+from animatex.io.atomic import atomic_output
 from animatex.pose.skeleton import (
     BODY,
     CONFIDENCE_THRESHOLD,
@@ -134,15 +135,15 @@ class PoseSequence:
         path = Path(path)
         if path.suffix != ".npz":
             raise AnimatexError(f"pose files are .npz, got {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            path,
-            keypoints=self.keypoints,
-            image_size=np.array([self.width, self.height], np.int64),
-            fps=np.array(self.fps, np.float64),
-            format_version=np.array(FORMAT_VERSION),
-            layout=np.array(LAYOUT),
-        )
+        with atomic_output(path) as tmp:
+            np.savez_compressed(
+                tmp,
+                keypoints=self.keypoints,
+                image_size=np.array([self.width, self.height], np.int64),
+                fps=np.array(self.fps, np.float64),
+                format_version=np.array(FORMAT_VERSION),
+                layout=np.array(LAYOUT),
+            )
         return path
 
     @classmethod
@@ -153,6 +154,23 @@ class PoseSequence:
         try:
             with np.load(path, allow_pickle=False) as data:
                 width, height = (int(v) for v in data["image_size"])
-                return cls(data["keypoints"], width, height, float(data["fps"]))
-        except (KeyError, ValueError, OSError) as error:
-            raise AnimatexError(f"{path} is not an animatex pose file ({error})") from error
+                keypoints, fps = np.asarray(data["keypoints"]), float(data["fps"])
+        except (KeyError, ValueError, TypeError, OSError, EOFError) as error:
+            raise AnimatexError(
+                f"{path} is not an animatex pose file ({str(error).strip() or type(error).__name__}); "
+                "make one with animatex pose extract"
+            ) from error
+        if keypoints.ndim == 3 and len(keypoints) == 0:
+            raise AnimatexError(f"pose file {path} has no frames; extract the poses again")
+        if np.issubdtype(keypoints.dtype, np.number) and not np.isfinite(keypoints).all():
+            bad = np.flatnonzero(~np.isfinite(keypoints).reshape(len(keypoints), -1).all(axis=1))
+            raise AnimatexError(
+                f"pose file {path} has NaN or infinite keypoints in {len(bad)} frame(s) (first: frame "
+                f"{bad[0]}); extract the poses again or mark missing points with confidence 0"
+            )
+        if not (np.isfinite(fps) and fps > 0):
+            raise AnimatexError(f"pose file {path} has frame rate {fps}; it must be a positive number")
+        try:
+            return cls(keypoints, width, height, fps)
+        except AnimatexError as error:
+            raise AnimatexError(f"pose file {path}: {error}") from error

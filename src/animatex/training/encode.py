@@ -97,9 +97,6 @@ def _encode_example(
     reference = _frames(example.reference[None], device)[0]
     video_key = cache.digest(example.video)
     reference_key = cache.digest(example.reference)
-    # prepare_latents also draws the initial noise, which training does not use: a throwaway generator keeps
-    # it off the global RNG, whose state must not depend on cache hits (exact resume).
-    unused = torch.Generator().manual_seed(0)
 
     row = {}
     with torch.no_grad():
@@ -107,10 +104,10 @@ def _encode_example(
         if "y" in uses:
             row["condition"] = cache.get(
                 ("y", reference_key, num_frames),
-                lambda: pipe.prepare_latents(reference, 1, height, width, num_frames, device, unused)[1],
+                lambda: pipe.prepare_condition(reference[None], 1, height, width, num_frames, device),
             )
         else:
-            row["condition"] = pipe.prepare_latents(None, 1, height, width, num_frames, device, unused)[1]
+            row["condition"] = pipe.prepare_condition(None, 1, height, width, num_frames, device)
     if transformer.config.image_dim is not None:
         if "image_embeds" not in uses:
             row["encoder_hidden_states_image"] = pipe.zero_image_embeds(1, device, dtype)
@@ -121,7 +118,7 @@ def _encode_example(
         else:
             row["encoder_hidden_states_image"] = pipe.encode_image(reference, device)
     if transformer.config.use_pose_indicator and "motion_embeds" in uses:
-        if _frozen(pipe._motion_encoder[0]):
+        if _frozen(pipe.motion_encoder_and_processor[0]):
             row["motion_embeds"] = cache.get(("motion", video_key), lambda: pipe.encode_motion(video, device))
         else:
             row["motion_embeds"] = pipe.encode_motion(video, device)
@@ -153,15 +150,14 @@ def _fill_vae_encodings(
     finds them in the cache."""
     if cache.size <= 0:
         return
-    num_frames = len(examples[0].video)
+    num_frames, height, width = examples[0].video.shape[:3]
 
     def latents(indices: list[int]) -> torch.Tensor:
         return pipe.encode_video(torch.stack([_frames(examples[i].video, device) for i in indices]))
 
     def conditions(indices: list[int]) -> torch.Tensor:
-        references = [_frames(examples[i].reference[None], device)[0] for i in indices]
-        frames = torch.stack([pipe.condition_frames(reference, num_frames) for reference in references])
-        return pipe.condition_from_latents(pipe.encode_video(frames), num_frames)
+        references = torch.stack([_frames(examples[i].reference[None], device)[0] for i in indices])
+        return pipe.prepare_condition(references, len(indices), height, width, num_frames, device)
 
     with torch.no_grad():
         cache.fill([("latents", cache.digest(e.video)) for e in examples], latents)

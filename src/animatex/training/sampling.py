@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from animatex.data.captions import mirror_caption, still_caption
+from animatex.io import resize_frames
+from animatex.pipelines.pipeline_animatex import TASKS
 from animatex.pose import PoseSequence
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.epi import EPIConfig, PosePool, explicit_pose_indicator
-from animatex.training.config import TASKS, Config
+from animatex.training.config import Config
 
 
 @dataclass
@@ -91,12 +92,6 @@ def clip_index(
     return int(generator(config.train.seed, 2, epoch).permutation(num_clips)[position])
 
 
-def _resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    if frames.shape[1:3] == (height, width):
-        return frames
-    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
-
-
 def _rescale_poses(poses: PoseSequence, width: int, height: int) -> PoseSequence:
     keypoints = poses.keypoints.copy()
     keypoints[..., 0] *= width / poses.width
@@ -152,8 +147,8 @@ def make_example(
             raise ValueError("still_background needs a clip with masks and a clean background")
         source = hold_background(clip.frames, clip.masks, clip.background, reference_index)
         caption = still_caption(clip.caption, rng)
-    frames = _resize_frames(source[window], width, height)
-    reference = _resize_frames(source[reference_index][None], width, height)[0]
+    frames = resize_frames(source[window], width, height)
+    reference = resize_frames(source[reference_index][None], width, height)[0]
     driving = _rescale_poses(clip.poses[window], width, height)
     reference_pose = _rescale_poses(clip.poses[reference_index], width, height)
     if mirror:

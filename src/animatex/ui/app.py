@@ -81,9 +81,7 @@ def _shows_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def build_app(
-    studio: Studio, examples: list[Example], *, model_label: str, default_size: str = ""
-) -> gr.Blocks:
+def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> gr.Blocks:
     """The whole page; `studio` does the work, `examples` fill the inputs with one click."""
     config = studio.pipe.config
     default_steps = int(config.default_num_inference_steps)
@@ -149,7 +147,7 @@ def build_app(
                 )  # fmt: skip
                 with gr.Row():
                     size = gr.Textbox(
-                        value=default_size, label="Size (WIDTHxHEIGHT)", placeholder="the reference's size",
+                        label="Size (WIDTHxHEIGHT)", placeholder="blank: the model's default for this picture",
                         elem_id="size",
                     )  # fmt: skip
                     frames = gr.Number(
@@ -171,7 +169,7 @@ def build_app(
             gr.Examples(
                 [
                     [*map(str, (ex.reference, ex.driving, ex.reference_pose, ex.driving_poses)), "bones",
-                     default_size, 17, ex.prompt]
+                     "", 17, ex.prompt]
                     for ex in examples
                 ],
                 inputs=[reference, driving, reference_pose, driving_poses, align, size, frames, prompt],

@@ -9,6 +9,7 @@ writes goes under one output folder: `runs/` (one new folder per animation, neve
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from animatex.animate import (
@@ -28,8 +28,6 @@ from animatex.animate import (
     animate,
     animation_grid,
     detect_reference_pose,
-    fit_num_frames,
-    fit_size,
     make_grid,
     parse_size,
     read_driving,
@@ -38,7 +36,15 @@ from animatex.animate import (
 from animatex.data.captions import subject_of
 from animatex.errors import AnimatexError
 from animatex.evaluation.background import DIRECTION_PROMPTS, DYNAMIC_PROMPTS, STATIC_PROMPTS
-from animatex.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image, read_video, write_image, write_video
+from animatex.io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    read_image,
+    read_video,
+    resize_frames,
+    write_image,
+    write_video,
+)
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.sequence import PoseSequence
 
@@ -121,8 +127,9 @@ def compose_prompt(prompt: str, background: str) -> str:
     return f"{subject}, {phrase}." if subject else f"{phrase[0].upper()}{phrase[1:]}."
 
 
-# Notes (`AnimatexWarning`s) are collected per thread: the app serves several requests at once, and
-# `warnings.catch_warnings` swaps process-wide state, so two overlapping requests would lose each other's notes.
+# Notes (the facade's `AnimatexWarning`s, the pipeline's warnings logged under "animatex") are collected per
+# thread: the app serves several requests at once, and `warnings.catch_warnings` swaps process-wide state, so
+# two overlapping requests would lose each other's notes.
 _local = threading.local()
 _install_lock = threading.Lock()
 _showwarning_before: Callable[..., None] | None = None
@@ -136,6 +143,15 @@ def _route_warning(message, category, filename, lineno, file=None, line=None) ->
     _showwarning_before(message, category, filename, lineno, file, line)
 
 
+class _NoteCollector(logging.Handler):
+    """Adds the "animatex" loggers' warnings to the notes of the thread that logged them, if it collects any."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        notes = getattr(_local, "notes", None)
+        if notes is not None:
+            notes.append(record.getMessage())
+
+
 @contextmanager
 def collect_notes() -> Iterator[list[str]]:
     """Gather the `AnimatexWarning` notes this thread raises inside (rounded sizes, fallbacks), each once."""
@@ -145,6 +161,7 @@ def collect_notes() -> Iterator[list[str]]:
             _showwarning_before = warnings.showwarning
             warnings.showwarning = _route_warning
             warnings.filterwarnings("always", category=AnimatexWarning)
+            logging.getLogger("animatex").addHandler(_NoteCollector(logging.WARNING))
     outer = getattr(_local, "notes", None)
     notes: list[str] = []
     _local.notes = notes
@@ -167,10 +184,6 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 def _zoom(width: int, height: int) -> int:
     """Whole-number magnification that brings the short side to at least `PREVIEW_MIN_SIDE`."""
     return max(1, int(np.ceil(PREVIEW_MIN_SIDE / min(width, height))))
-
-
-def _resize_video(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in frames])
 
 
 class Studio:
@@ -330,9 +343,13 @@ class Studio:
         )
 
     def output_size(self, size: str, reference: np.ndarray) -> tuple[int, int]:
-        """(width, height) the pipeline will render: `size` ("WxH"; blank: the reference's), fitted to its multiples."""
-        width, height = parse_size(size) if size.strip() else (reference.shape[1], reference.shape[0])
-        return fit_size(width, height, self.pipe.size_multiple)
+        """(width, height) the pipeline will render: `size` ("WxH"; blank: the model's default for the reference)."""
+        from animatex.pipelines.inputs import FramesInfo
+
+        width, height = parse_size(size) if size.strip() else (None, None)
+        info = FramesInfo(1, reference.shape[0], reference.shape[1])
+        height, width = self.pipe.fit_size(height, width, info)
+        return width, height
 
     def num_frames(self, requested: int, poses: PoseSequence) -> int:
         """Frames that will be generated: `requested`, at most what the driving has, rounded down to 4k+1."""
@@ -340,7 +357,7 @@ class Studio:
             _note(
                 f"the driving motion has {len(poses)} frames, fewer than the {requested} asked for: using them all"
             )
-        return fit_num_frames(min(requested, len(poses)), len(poses), self.pipe.vae_scale_factor_temporal)
+        return self.pipe.fit_num_frames(min(requested, len(poses)), len(poses))
 
     # ---- views -------------------------------------------------------------------------------------------
     def reference_view(self, reference: str | Path | None, reference_pose: str | Path | None = None) -> Path:
@@ -366,8 +383,8 @@ class Studio:
         aligned, mode = retarget_poses(poses, pose, inputs.align)
         zoom = _zoom(width, height)
         canvas_w, canvas_h = width * zoom, height * zoom
-        driving_bg = None if video is None else _resize_video(video[:count], canvas_w, canvas_h)
-        reference_bg = cv2.resize(image, (canvas_w, canvas_h), interpolation=cv2.INTER_AREA)
+        driving_bg = None if video is None else resize_frames(video[:count], canvas_w, canvas_h)
+        reference_bg = resize_frames(image, canvas_w, canvas_h)
         # The reference is dimmed so the skeleton on it stands out.
         reference_bg = np.broadcast_to(reference_bg // 2, (count, canvas_h, canvas_w, 3)).copy()
         driving_label = "driving pose (file)" if video is None else "driving + its pose"
