@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from animatex.cli.arguments import positive_float
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for uploads, previews, examples and results (default outputs/ui)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
-        "--max-upload-mb", type=float, default=100.0, help="largest upload in MB (default 100)"
+        "--max-upload-mb", type=positive_float, default=100.0, help="largest upload in MB (default 100)"
     )
     parser.add_argument(
         "--backend", choices=("mediapipe", "dwpose"), default="mediapipe", help="pose detector"
@@ -39,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise AnimatexError(f"--port must be between 1 and 65535, got {args.port}")
-    if not args.max_upload_mb > 0:
-        raise AnimatexError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if args.out.exists() and not args.out.is_dir():
         raise AnimatexError(f"--out {args.out} exists and is not a folder")
 
