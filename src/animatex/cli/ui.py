@@ -49,15 +49,18 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("gradio") is None:
         raise AnimatexError("the web app needs gradio: pip install -e '.[ui]' (make install does)")
 
+    from animatex.animate import default_model_dir, load_pipeline
+
+    # The model first: a bad --model is refused before anything is written under --out.
+    pipe = load_pipeline(args.model, args.device)
+
     from animatex.ui import configure_environment
 
     configure_environment(args.out)  # before gradio is imported
 
-    from animatex.animate import default_model_dir, load_pipeline
     from animatex.ui.app import build_app, launch
     from animatex.ui.studio import Studio, UploadLimits, ensure_examples
 
-    pipe = load_pipeline(args.model, args.device)
     model_label = str(args.model or default_model_dir())
     studio = Studio(
         pipe, args.out, limits=UploadLimits(max_file_mb=args.max_upload_mb), backend=args.backend,
