@@ -147,7 +147,7 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
                 )  # fmt: skip
                 with gr.Row():
                     size = gr.Textbox(
-                        label="Size (WIDTHxHEIGHT)", placeholder="blank: the model's default for this picture",
+                        label="Size (WIDTHxHEIGHT)", placeholder="blank: the model's default",
                         elem_id="size",
                     )  # fmt: skip
                     frames = gr.Number(
@@ -250,7 +250,7 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
             )  # fmt: skip
             lines = [
                 f"**Prompt sent to the model:** {run.prompt or '(empty)'}",
-                f"**Frames:** {run.num_frames}",
+                f"**Size:** {run.size} · **frames:** {run.num_frames}",
             ]
             lines += [f"- note: {_readable(note)}" for note in run.notes]
             files = [str(run.video), str(run.grid), str(run.poses), str(run.settings)]

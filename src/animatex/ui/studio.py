@@ -45,6 +45,7 @@ from animatex.io import (
     write_image,
     write_video,
 )
+from animatex.io.atomic import write_text
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.sequence import PoseSequence
 
@@ -109,6 +110,7 @@ class Result:
     poses: Path
     settings: Path
     prompt: str
+    size: str  # WIDTHxHEIGHT
     num_frames: int
     notes: list[str] = field(default_factory=list)
 
@@ -446,8 +448,7 @@ class Studio:
             "seed": int(seed),
             "notes": notes,
         }
-        settings_path = folder / "settings.json"
-        settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        settings_path = write_text(folder / "settings.json", json.dumps(settings, indent=2) + "\n")
         return Result(
             folder,
             video_path,
@@ -455,6 +456,7 @@ class Studio:
             poses_path,
             settings_path,
             full_prompt,
+            settings["size"],
             len(animation.frames),
             notes,
         )
