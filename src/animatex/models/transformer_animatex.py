@@ -7,6 +7,7 @@ resampler) -> `AnimateXTransformer3DModel`. Facts come from docs/reference.md se
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
+from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.transformers.transformer_wan import (
@@ -473,6 +475,26 @@ class AnimateXPoseFeatures(BaseOutput):
 # Core model
 # ---------------------------------------------------------------------------------------------------------
 
+POSE_INDICATOR_HOOK = "animatex_pose_indicator"
+
+
+class PoseIndicatorHook(ModelHook):
+    """Adds a block's `pose_indicator_states` argument (B, L, inner) to its input hidden states.
+
+    Registered on the IPI blocks when the model is built, so it is the innermost hook: a cache hook registered
+    later (diffusers' `enable_cache`) that skips the block skips the addition with it, and offloading, casting
+    and context-parallel hooks see the argument like any other block input.
+    """
+
+    def pre_forward(self, module: nn.Module, *args, **kwargs):
+        states = kwargs.pop("pose_indicator_states", None)
+        if states is not None:
+            if args:
+                args = (args[0] + states, *args[1:])
+            else:
+                kwargs["hidden_states"] = kwargs["hidden_states"] + states
+        return args, kwargs
+
 
 class AnimateXTransformer3DModel(WanTransformer3DModel):
     r"""
@@ -617,6 +639,12 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 num_keypoints,
             )
         self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
+        if use_pose_indicator:
+            first_block, last_block = self.pose_indicator_block_range
+            for block in self.blocks[first_block : last_block + 1]:
+                HookRegistry.check_if_exists_or_initialize(block).register_hook(
+                    PoseIndicatorHook(), POSE_INDICATOR_HOOK
+                )
         self.initialize_pose_weights()
         if mask_text_padding:
             for block in self.blocks:
@@ -803,10 +831,14 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             else:
                 features.pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
         if ref_pose is not None:
-            features.ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
+            features.ref_pose_embeds = self.ref_pose_encoder(
+                ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype)
+            )
         if motion_embeds is not None:
             dtype = self.pose_indicator.proj_out.weight.dtype
-            features.pose_indicator_states = self.pose_indicator(motion_embeds.to(dtype), pose_keypoints.to(dtype))
+            features.pose_indicator_states = self.pose_indicator(
+                motion_embeds.to(dtype), pose_keypoints.to(dtype)
+            )
         return features
 
     @apply_lora_scale("attention_kwargs")
@@ -902,21 +934,29 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         if encoder_hidden_states_image is not None:
             encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
 
-        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks
+        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks.
+        # The IPI goes in as a block argument that `PoseIndicatorHook` adds to the block's input: a step cache that
+        # skips a block (FirstBlockCache, MagCache, TaylorSeer) then skips its IPI addition too, instead of adding
+        # it again to a cached residual that already holds it. One vector per token, so a context-parallel plan
+        # shards it with the sequence.
         pose_indicator_states = pose_features.pose_indicator_states
         if pose_indicator_states is not None:
             pose_indicator_states = pose_indicator_states.to(hidden_states)[:, :, None]  # (B, f, 1, inner)
+            tokens_per_frame = hidden_states.shape[1] // post_patch_num_frames
+            pose_indicator_states = pose_indicator_states.expand(-1, -1, tokens_per_frame, -1).flatten(1, 2)
         first_block, last_block = self.pose_indicator_block_range
         for index, block in enumerate(self.blocks):
+            run_block = block
             if pose_indicator_states is not None and first_block <= index <= last_block:
-                hidden_states = hidden_states.unflatten(1, (post_patch_num_frames, -1))  # (B, f, h' * w', inner)
-                hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
+                run_block = functools.partial(
+                    block, pose_indicator_states=pose_indicator_states
+                )  # (B, L, inner)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
+                    run_block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
                 )
             else:
-                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+                hidden_states = run_block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
 
         # 6. Output norm, projection & unpatchify (as in WanTransformer3DModel)
         if temb.ndim == 3:
