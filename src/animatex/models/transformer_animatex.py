@@ -11,7 +11,7 @@ import functools
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -469,6 +469,11 @@ class AnimateXPoseFeatures(BaseOutput):
     pose_states: torch.Tensor | None = None
     ref_pose_embeds: torch.Tensor | None = None
     pose_indicator_states: torch.Tensor | None = None
+
+    def to(self, *args, **kwargs) -> AnimateXPoseFeatures:
+        """Every feature moved or cast as by `torch.Tensor.to`: accelerate's `send_to_device` (offloading hooks)
+        calls this instead of rebuilding the object as a plain mapping, which would lose the fields."""
+        return replace(self, **{name: value.to(*args, **kwargs) for name, value in self.items()})
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -85,12 +85,16 @@ def cache_config(
     return None
 
 
-def enable_step_cache(pipe, spec: str | None, num_inference_steps: int) -> None:
-    """Put the cache `spec` names on `pipe.transformer` (replacing any earlier one); None or "none" removes it."""
+def enable_step_cache(
+    pipe, spec: str | None, num_inference_steps: int, model_dir: str | Path | None = None
+) -> None:
+    """Put the cache `spec` names on `pipe.transformer` (replacing any earlier one); None or "none" removes it.
+    MagCache reads its ratios from `model_dir`, by default the folder the pipeline was loaded from."""
     transformer = pipe.transformer
     if getattr(transformer, "is_cache_enabled", False):
         transformer.disable_cache()
-    config = cache_config(spec or "none", num_inference_steps, pipe.name_or_path or None, transformer.dtype)
+    model_dir = model_dir or pipe.name_or_path or None
+    config = cache_config(spec or "none", num_inference_steps, model_dir, transformer.dtype)
     if config is not None:
         transformer.enable_cache(config)
 
