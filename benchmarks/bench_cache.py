@@ -25,8 +25,7 @@ import torch  # noqa: E402
 
 from animatex.animate import load_pipeline  # noqa: E402
 from animatex.data.world import make_case  # noqa: E402
-from animatex.pipelines.speed import calibrate_mag_cache, enable_step_cache  # noqa: E402
-from animatex.pose.draw import draw_pose_video  # noqa: E402
+from animatex.pipelines.speed import calibrate_mag_cache, enable_step_cache, synth_case_inputs  # noqa: E402
 
 SPECS = [
     "fbc:0.05",
@@ -61,19 +60,6 @@ class ForwardTimer:
         self.total += time.perf_counter() - self._start
 
 
-def case_inputs(case) -> dict:
-    height, width = case.reference.shape[:2]
-    return {
-        "image": case.reference,
-        "pose_video": draw_pose_video(case.poses, width, height),
-        "pose_keypoints": case.poses,
-        "driving_video": case.driving,
-        "ref_pose": draw_pose_video(case.reference_pose, width, height)[0],
-        "prompt": case.caption,
-        "output_type": "np",
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 50])
@@ -87,7 +73,7 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     timer = ForwardTimer(pipe.transformer)
     cases = [make_case(0, ("human", "anthro")[i % 2], "test", i, 64, 17) for i in range(args.cases)]
-    inputs = [case_inputs(case) for case in cases]
+    inputs = [synth_case_inputs(case) for case in cases]
     truths = [case.target.astype(np.float32) / 255.0 for case in cases]
 
     def run(spec: str | None, steps: int, index: int, model_dir: str) -> tuple[np.ndarray, float, float]:

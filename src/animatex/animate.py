@@ -118,8 +118,11 @@ def default_model_dir() -> Path | None:
     return None
 
 
-def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> AnimateXPipeline:
-    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`)."""
+def load_pipeline(
+    model: str | Path | None = None, device: str = "cpu", memory: str | None = None
+) -> AnimateXPipeline:
+    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -149,6 +152,11 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
+    if memory:
+        from animatex.pipelines.memory import apply_memory_mode
+
+        apply_memory_mode(pipe, memory, device)
+        return pipe
     return pipe.to(device)
 
 
@@ -242,6 +250,7 @@ def animate(
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
+    cache: str | None = None,
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
@@ -259,6 +268,8 @@ def animate(
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
         task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
         progress: Show the pipeline's progress bar.
+        cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
+            one; None leaves the pipeline as it is.
     """
     import torch
 
@@ -302,6 +313,10 @@ def animate(
 
     # 4. Run the pipeline; the IPI reads the driving video and its keypoints together, or neither
     pipe.set_progress_bar_config(disable=not progress)
+    if cache is not None:
+        from animatex.pipelines.speed import enable_step_cache
+
+        enable_step_cache(pipe, cache, num_inference_steps or pipe.config.default_num_inference_steps)
     reference_frame = _resize(reference, width, height)
     output = pipe(
         image=reference_frame,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from animatex.errors import AnimatexError
+
 MEMORY_MODES = (
     "none",
     "model-offload",
@@ -31,7 +33,7 @@ OFFLOADS = ("model-offload", "sequential-offload", "group-offload")
 ACCELERATOR_ONLY = ("model-offload", "sequential-offload")
 
 
-class MemoryModeError(ValueError):
+class MemoryModeError(AnimatexError):
     """A memory mode this machine or this combination cannot run."""
 
 

@@ -23,6 +23,7 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     ModelMixin,  # noqa: F401  (folders saved before 0.2 name this module as the transformer's library)
 )
+from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.utils import logging
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
@@ -81,7 +82,7 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
-class AnimateXPipeline(DiffusionPipeline):
+class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     """Animate a reference character with a driving pose video (Animate-X++), or run text+image-to-video.
 
     Args:
@@ -103,6 +104,9 @@ class AnimateXPipeline(DiffusionPipeline):
             clip, so every latent frame carries the character's look at its place (the mask channels still mark
             only the first frame as given). No weights change; for small models trained from scratch (the demo
             model), which otherwise must learn to carry the look from frame 0 by attention alone.
+
+    LoRAs for the Wan2.1 transformer (diffusers, PEFT or original "diffusion_model." keys, e.g. few-step
+    distillation LoRAs) load with `load_lora_weights` (diffusers' `WanLoraLoaderMixin`).
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from diffusers.hooks import FirstBlockCacheConfig, HookRegistry, MagCacheConfig, TaylorSeerCacheConfig
 
+from animatex.errors import AnimatexError
+
 CACHES = ("none", "fbc", "taylorseer", "magcache")
 DEFAULT_OPTION = {"fbc": 0.1, "taylorseer": 4, "magcache": 0.12}
 MAG_CACHE_FILE = "mag_cache.json"
@@ -23,7 +25,7 @@ MAG_CACHE_FILE = "mag_cache.json"
 WAN_TAYLORSEER_MODULES = [r"blocks\.\d+\.(attn1|attn2|ffn)"]
 
 
-class CacheSpecError(ValueError):
+class CacheSpecError(AnimatexError):
     """A cache spec that names no cache, or a MagCache without calibrated ratios."""
 
 
@@ -131,3 +133,19 @@ def calibrate_mag_cache(
         payload = {"num_inference_steps": num_inference_steps, "branch": "cond", "ratios": ratios}
         mag_cache_path(save_dir).write_text(json.dumps(payload, indent=1) + "\n")
     return ratios
+
+
+def synth_case_inputs(case) -> dict:
+    """The pipeline inputs of an A2Bench-Synth case (`animatex.data.world.make_case`): every pose input."""
+    from animatex.pose.draw import draw_pose_video
+
+    height, width = case.reference.shape[:2]
+    return {
+        "image": case.reference,
+        "pose_video": draw_pose_video(case.poses, width, height),
+        "pose_keypoints": case.poses,
+        "driving_video": case.driving,
+        "ref_pose": draw_pose_video(case.reference_pose, width, height)[0],
+        "prompt": case.caption,
+        "output_type": "np",
+    }
