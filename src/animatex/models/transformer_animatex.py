@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.models._modeling_parallel import ContextParallelInput
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.transformers.transformer_wan import (
@@ -537,8 +538,11 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         *WanTransformer3DModel._keys_to_ignore_on_load_unexpected,
         "pos_table",
     ]
-    # Context parallelism is not supported yet: the IPI is added to the full token sequence between blocks.
-    _cp_plan = None
+    # Context parallelism: Wan's plan (tokens and rotary embedding split along the sequence before block 0,
+    # gathered after `proj_out`) plus, per IPI block, its per-token `pose_indicator_states` split the same way;
+    # built per model in `__init__` because the IPI blocks are a config field. The pose-guider features and
+    # reference-pose embeddings are added before block 0, so they are split with the tokens.
+    _cp_plan = WanTransformer3DModel._cp_plan
 
     @register_to_config
     def __init__(
@@ -646,9 +650,15 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
         if use_pose_indicator:
             first_block, last_block = self.pose_indicator_block_range
-            for block in self.blocks[first_block : last_block + 1]:
-                HookRegistry.check_if_exists_or_initialize(block).register_hook(
+            self._cp_plan = {
+                key: dict(value) if isinstance(value, dict) else value for key, value in self._cp_plan.items()
+            }
+            for index in range(first_block, last_block + 1):
+                HookRegistry.check_if_exists_or_initialize(self.blocks[index]).register_hook(
                     PoseIndicatorHook(), POSE_INDICATOR_HOOK
+                )
+                self._cp_plan.setdefault(f"blocks.{index}", {})["pose_indicator_states"] = (
+                    ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
                 )
         self.initialize_pose_weights()
         if mask_text_padding:
