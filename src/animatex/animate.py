@@ -142,7 +142,9 @@ def load_pipeline(
     import torch
 
     from animatex.pipelines import AnimateXPipeline
+    from animatex.pipelines.memory import apply_memory_mode, check_memory_mode
 
+    check_memory_mode(memory, device)  # before the (slow) load
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
@@ -153,8 +155,6 @@ def load_pipeline(
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
     if memory:
-        from animatex.pipelines.memory import apply_memory_mode
-
         apply_memory_mode(pipe, memory, device)
         return pipe
     return pipe.to(device)

@@ -53,17 +53,24 @@ def parse_memory_mode(mode: str | None) -> list[str]:
     return [part for part in parts if part != "none"]
 
 
-def apply_memory_mode(pipe, mode: str | None, device: str | torch.device = "cpu") -> list[str]:
-    """Set `pipe` up for `mode` on `device` (instead of `pipe.to(device)`) and return the modes applied."""
+def check_memory_mode(mode: str | None, device: str | torch.device = "cpu") -> list[str]:
+    """`parse_memory_mode`, and refuse the modes `device` cannot run (before any model is loaded)."""
     parts = parse_memory_mode(mode)
     device = torch.device(device)
-    on_accelerator = device.type not in ("cpu", "meta")
     for part in ACCELERATOR_ONLY:
-        if part in parts and not on_accelerator:
+        if part in parts and device.type == "cpu":
             raise MemoryModeError(
                 f"--memory {part} moves models between the CPU and an accelerator; on {device} everything is "
                 "already in CPU memory, so run without it (or use group-offload)"
             )
+    return parts
+
+
+def apply_memory_mode(pipe, mode: str | None, device: str | torch.device = "cpu") -> list[str]:
+    """Set `pipe` up for `mode` on `device` (instead of `pipe.to(device)`) and return the modes applied."""
+    parts = check_memory_mode(mode, device)
+    device = torch.device(device)
+    on_accelerator = device.type != "cpu"
     if "fp8" in parts:
         compute_dtype = torch.bfloat16 if on_accelerator else torch.float32
         pipe.transformer.enable_layerwise_casting(
