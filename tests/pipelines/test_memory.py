@@ -28,35 +28,27 @@ def _pipe(mode: str | None):
     return pipe
 
 
-@pytest.fixture(scope="module")
-def plain(make_inputs_module, run_module):
-    return run_module(_pipe(None), **make_inputs_module(9, 32, 32))
+_PLAIN: dict = {}
 
 
-@pytest.fixture(scope="module")
-def make_inputs_module():
-    from conftest import _make_inputs
-
-    return _make_inputs
-
-
-@pytest.fixture(scope="module")
-def run_module():
-    from conftest import _run
-
-    return _run
+def _plain(make_inputs, run):
+    """The plain run's output, computed once for the module."""
+    if "video" not in _PLAIN:
+        _PLAIN["video"] = run(_pipe(None), **make_inputs(9, 32, 32))
+    return _PLAIN["video"]
 
 
 @pytest.mark.parametrize("mode", list(CPU_MODES))
-def test_mode_keeps_the_output_and_every_pose_input(mode, plain, make_inputs_module, run_module):
+def test_mode_keeps_the_output_and_every_pose_input(mode, make_inputs, run):
+    plain = _plain(make_inputs, run)
     pipe = _pipe(mode)
-    inputs = make_inputs_module(9, 32, 32)
-    out = run_module(pipe, **inputs)
+    inputs = make_inputs(9, 32, 32)
+    out = run(pipe, **inputs)
     statistic, bound = CPU_MODES[mode]
     assert getattr(np.abs(out - plain), statistic)() <= bound
-    other = make_inputs_module(9, 32, 32, seed=1)
+    other = make_inputs(9, 32, 32, seed=1)
     for name in POSE_INPUTS:
-        changed = run_module(pipe, **{**inputs, name: other[name]})
+        changed = run(pipe, **{**inputs, name: other[name]})
         assert not np.array_equal(changed, out), f"{name} has no effect under --memory {mode}"
 
 
