@@ -139,6 +139,49 @@ def euler_loop(model, inputs: dict, device, steps: int) -> float:
     return time.perf_counter() - start
 
 
+def pipeline_modes(device: torch.device) -> dict:
+    import numpy as np
+
+    from animatex.animate import load_pipeline
+    from animatex.data.world import make_case
+    from animatex.errors import AnimatexError
+    from animatex.pipelines.speed import synth_case_inputs
+
+    inputs = synth_case_inputs(make_case(0, "human", "test", 0, 64, 17))
+    other = synth_case_inputs(make_case(0, "human", "test", 1, 64, 17))
+    pose_names = ("pose_video", "ref_pose", "pose_keypoints", "driving_video")
+    modes: dict = {}
+    plain = None
+    for mode in ("none", "model-offload", "sequential-offload", "group-offload", "fp8", "text-encoder-cpu"):
+        reset_peak(device)
+        try:
+            pipe = load_pipeline(None, str(device), memory=None if mode == "none" else mode)
+        except AnimatexError as error:
+            modes[mode] = {"refused": str(error)}
+            continue
+        pipe.set_progress_bar_config(disable=True)
+
+        def run(call_inputs: dict, pipe=pipe) -> np.ndarray:
+            generator = torch.Generator().manual_seed(0)
+            return pipe(**call_inputs, num_inference_steps=4, generator=generator).frames
+
+        start = time.perf_counter()
+        video = run(inputs)
+        seconds = time.perf_counter() - start
+        plain = video if plain is None else plain
+        acting = {
+            name: bool(np.abs(run({**inputs, name: other[name]}) - video).max() > 0) for name in pose_names
+        }
+        modes[mode] = {
+            "max_abs_diff_vs_none": float(np.abs(video - plain).max()),
+            "pose_inputs_act": acting,
+            "call_s": seconds,
+            "peak_bytes": peak_bytes(device),
+        }
+        del pipe
+    return modes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="wan2.1-i2v-14b")
@@ -166,6 +209,11 @@ def main() -> None:
 
     def left() -> float:
         return args.budget_s - (time.perf_counter() - began)
+
+    # 0. Every pipeline memory mode on the demo model (small: seconds each): output against the plain run on
+    # this device, each pose input still acting, peak memory. A mode the device cannot run records its message.
+    result["pipeline_modes"] = pipeline_modes(device)
+    save()
 
     # 1. Ours vs diffusers' Wan, same config and inputs (Wan without the pose features).
     reset_peak(device)

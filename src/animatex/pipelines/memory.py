@@ -7,8 +7,8 @@ A mode string joins modes with "+", e.g. "fp8+group-offload+vae-tiling":
 - "sequential-offload": one layer at a time (`enable_sequential_cpu_offload`; slowest, least memory).
 - "group-offload": the transformer's blocks on the device one at a time, the other models whole
   (`enable_group_offload`, block level, prefetched on a CUDA stream when on a GPU).
-- "fp8": the transformer's weights stored in float8 (e4m3) and computed in bf16 on an accelerator, fp32 on a
-  CPU (`enable_layerwise_casting`; the pose modules, norms and embeddings stay uncast).
+- "fp8": the transformer's weights stored in float8 (e4m3) and computed in the dtype it was loaded in (bf16
+  for a converted Wan, fp32 on a CPU) (`enable_layerwise_casting`; pose modules, norms, embeddings uncast).
 - "vae-tiling" / "vae-slicing": the VAE decodes in tiles / one video at a time.
 - "text-encoder-cpu": the text encoder stays on the CPU (it runs once per call), the rest on the device.
 """
@@ -70,11 +70,10 @@ def apply_memory_mode(pipe, mode: str | None, device: str | torch.device = "cpu"
     """Set `pipe` up for `mode` on `device` (instead of `pipe.to(device)`) and return the modes applied."""
     parts = check_memory_mode(mode, device)
     device = torch.device(device)
-    on_accelerator = device.type != "cpu"
     if "fp8" in parts:
-        compute_dtype = torch.bfloat16 if on_accelerator else torch.float32
+        # Compute in the dtype the model was loaded in (bf16 for a converted Wan, fp32 on a CPU).
         pipe.transformer.enable_layerwise_casting(
-            storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype
+            storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype
         )
     if "vae-tiling" in parts:
         pipe.vae.enable_tiling()
