@@ -7,9 +7,7 @@ FAST = ["--frames", "5", "--size", "32", "--steps", "1"]
 
 
 def test_demo_with_the_untrained_fallback_writes_both_videos(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(
-        tmp_path
-    )  # no weights/animatex-demo here nor in the "checkout": the tiny random pipeline
+    monkeypatch.chdir(tmp_path)  # no weights/animatex-demo here nor in the "checkout": the tiny random pipeline
     monkeypatch.setattr("animatex.animate.CHECKOUT_ROOT", tmp_path)
     assert main(["demo", "--out", "outputs", *FAST]) == 0
     out = capsys.readouterr().out

@@ -49,11 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
-    parser.add_argument("--memory", type=_checked(memory_modes), help="memory modes joined with +, e.g. fp8+group-offload+vae-tiling: "
-                        "model-offload, sequential-offload, group-offload, fp8, vae-tiling, vae-slicing, "
-                        "text-encoder-cpu (default: all on --device; docs/pipeline.md)")  # fmt: skip
-    parser.add_argument("--cache", type=_checked(cache_spec), help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] "
-                        "(after `animatex calibrate-cache`) or none (default none; docs/pipeline.md)")  # fmt: skip
+    parser.add_argument(
+        "--memory", type=_checked(memory_modes),
+        help="memory modes joined with +, e.g. fp8+group-offload+vae-tiling: model-offload, sequential-offload, "
+        "group-offload, fp8, vae-tiling, vae-slicing, text-encoder-cpu (default: all on --device; docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=_checked(cache_spec),
+        help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
+        "calibrate`) or none (default none; docs/pipeline.md)",
+    )  # fmt: skip
     parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
     )

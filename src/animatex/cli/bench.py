@@ -47,9 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--i3d-weights", type=Path, help="pytorch-i3d rgb_imagenet.pt / i3d_pretrained_400.pt"
     )
     model = parser.add_argument_group("generation with --model")
-    model.add_argument(
-        "--steps", type=int, help="denoising steps (default: the model's own, see docs/cli.md)"
-    )
+    model.add_argument("--steps", type=int, help="denoising steps (default: the model's own, see docs/cli.md)")
     model.add_argument("--guidance", type=float, help="CFG scale (default: the model's own)")
     model.add_argument(
         "--text-guidance", type=float, help="guidance on the prompt alone (default: the model's own)"

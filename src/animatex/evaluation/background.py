@@ -171,9 +171,7 @@ def _summarize_scenes(scenes: list[dict]) -> dict:
         "scene_direction_accuracy": accuracy,
         "scene_direction_ok": bool(accuracy >= DIRECTION_TARGET),
         "scene_truth_accuracy": float(np.mean([_moves(s["truth"], s["stated"]) for s in scenes])),
-        "scene_vae_accuracy": float(np.mean([_moves(s["vae"], s["stated"]) for s in scenes]))
-        if has_vae
-        else None,
+        "scene_vae_accuracy": float(np.mean([_moves(s["vae"], s["stated"]) for s in scenes])) if has_vae else None,
         "scene_drift_size": float(np.mean([abs(s[side]) for s in scenes for side in SIDES])),
         "scene_truth_size": float(np.mean([abs(s["truth"]) for s in scenes])),
     }

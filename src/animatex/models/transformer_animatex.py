@@ -846,14 +846,10 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             else:
                 features.pose_states = self.pose_guider(pose_video)  # (B, inner, f / p_t, h / p_h, w / p_w)
         if ref_pose is not None:
-            features.ref_pose_embeds = self.ref_pose_encoder(
-                ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype)
-            )
+            features.ref_pose_embeds = self.ref_pose_encoder(ref_pose.to(self.ref_pose_encoder.convs[0].weight.dtype))
         if motion_embeds is not None:
             dtype = self.pose_indicator.proj_out.weight.dtype
-            features.pose_indicator_states = self.pose_indicator(
-                motion_embeds.to(dtype), pose_keypoints.to(dtype)
-            )
+            features.pose_indicator_states = self.pose_indicator(motion_embeds.to(dtype), pose_keypoints.to(dtype))
         return features
 
     @apply_lora_scale("attention_kwargs")
@@ -963,9 +959,7 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         for index, block in enumerate(self.blocks):
             run_block = block
             if pose_indicator_states is not None and first_block <= index <= last_block:
-                run_block = functools.partial(
-                    block, pose_indicator_states=pose_indicator_states
-                )  # (B, L, inner)
+                run_block = functools.partial(block, pose_indicator_states=pose_indicator_states)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
                     run_block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb

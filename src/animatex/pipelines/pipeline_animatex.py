@@ -178,9 +178,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             self.register_to_config(transformer=("animatex.models", type(transformer).__name__))
 
     @classmethod
-    def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any
-    ) -> AnimateXPipeline:
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> AnimateXPipeline:
         """diffusers loading, plus the migration of folders saved before `reference_in_every_frame` moved from
         the transformer's config.json to model_index.json."""
         folder = Path(pretrained_model_name_or_path)
@@ -569,9 +567,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         if latents is None:
             return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         if tuple(latents.shape) != shape:
-            raise ValueError(
-                f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}"
-            )
+            raise ValueError(f"`latents` must have shape {shape} for these inputs, got {tuple(latents.shape)}")
         return latents.to(device=device, dtype=torch.float32)
 
     def prepare_condition(
@@ -789,14 +785,9 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
 
         # 8. Transformer inputs per CFG branch. The pose modules never see the timestep or the latents: their
         # features are computed once here, not at every step.
-        pose_features = self.transformer.encode_pose_conditions(
-            **pose_conditions, motion_embeds=motion_embeds
-        )
+        pose_features = self.transformer.encode_pose_conditions(**pose_conditions, motion_embeds=motion_embeds)
         cond_inputs = {"encoder_hidden_states_image": image_embeds, "pose_features": pose_features}
-        uncond_inputs = {
-            **cond_inputs,
-            "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED)),
-        }
+        uncond_inputs = {**cond_inputs, "pose_features": replace(pose_features, **dict.fromkeys(UNCOND_DROPPED))}
 
         # 9. Denoising loop
         self._num_timesteps = len(timesteps)

@@ -64,9 +64,7 @@ class TrainingData:
     def _chance(self, stream: int, rate: float, step: int, micro: int, rank: int, sample: int) -> bool:
         """A yes with probability `rate`, from its own random stream: turning one option on moves no other draw
         (stream 8: a held-still background, 9: a mirrored example)."""
-        return rate > 0 and bool(
-            generator(self.config.train.seed, stream, step, micro, rank, sample).random() < rate
-        )
+        return rate > 0 and bool(generator(self.config.train.seed, stream, step, micro, rank, sample).random() < rate)
 
     def fixed_example(self, index: int) -> TrainingExample:
         """Clip `index` as a training example without EPI, always the same frames (for sample videos)."""

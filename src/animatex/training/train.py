@@ -125,9 +125,7 @@ def _build_pipeline(config: Config):
     }
     pipe.register_to_config(**{key: value for key, value in defaults.items() if value is not None})
     if config.model.scheduler_shift is not None:
-        scheduler = type(pipe.scheduler).from_config(
-            pipe.scheduler.config, shift=config.model.scheduler_shift
-        )
+        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, shift=config.model.scheduler_shift)
         pipe.register_modules(scheduler=scheduler)
     return pipe
 
