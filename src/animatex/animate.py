@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from animatex.errors import AnimatexError
-from animatex.io import DEFAULT_FPS, read_video
+from animatex.io import DEFAULT_FPS, read_video, resize_frames
 from animatex.pose.sequence import PoseSequence
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_DIR = Path("weights") / "animatex-demo"
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 ALIGN_MODES: tuple[str, ...] = ("none", "global", "bones")
-TASKS: tuple[str, ...] = ("animate", "ti2v")
 GRID_LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -71,42 +70,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise AnimatexError(f"--size must be positive, got {width}x{height}")
     return width, height
-
-
-def fit_size(width: int, height: int, multiple: tuple[int, int]) -> tuple[int, int]:
-    """Round (width, height) down to the pipeline's (height, width) multiples, with a note when that changes them."""
-    h_multiple, w_multiple = multiple
-    if width < w_multiple or height < h_multiple:
-        raise AnimatexError(
-            f"the output size {width}x{height} is too small: width and height must be at least "
-            f"{w_multiple} and {h_multiple} (the VAE and patch strides); pass a larger --size"
-        )
-    fit = (width // w_multiple * w_multiple, height // h_multiple * h_multiple)
-    if fit != (width, height):
-        _note(
-            f"the output size must be a multiple of {w_multiple}x{h_multiple}: "
-            f"{width}x{height} rounded down to {fit[0]}x{fit[1]}"
-        )
-    return fit
-
-
-def fit_num_frames(requested: int | None, available: int, stride: int) -> int:
-    """Frames to generate: `requested` (default all), at most `available`, rounded down to k * stride + 1."""
-    if requested is not None and requested < 1:
-        raise AnimatexError(f"--frames must be a positive integer, got {requested}")
-    if requested is not None and requested > available:
-        raise AnimatexError(
-            f"--frames {requested} asks for more frames than the driving motion has ({available}); "
-            f"pass at most {available}"
-        )
-    count = available if requested is None else requested
-    fit = (count - 1) // stride * stride + 1
-    if fit != count:
-        _note(
-            f"the frame count must be {stride}k+1 (the VAE's temporal stride): "
-            f"using the first {fit} of {count} frames"
-        )
-    return fit
 
 
 # ---- loading --------------------------------------------------------------------------------------------
@@ -199,8 +162,8 @@ def detect_reference_pose(
         if not str(error).startswith("no person found"):
             raise
         _note(
-            f"no body pose found in {name} (usual for non-human characters): the driving pose is used "
-            "without retargeting (align none) and without a reference pose"
+            f"no body pose found in {name} (usual for non-human characters): the driving pose cannot be "
+            "retargeted onto it and the model gets no reference pose"
         )
         return None
 
@@ -222,15 +185,47 @@ def retarget_poses(
     return retarget(poses, reference_pose, align), align
 
 
-def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize (H, W, 3) or (F, H, W, 3) uint8 frames: area when shrinking, bilinear otherwise."""
-    if frames.shape[-3:-1] == (height, width):
-        return frames
-    shrink = frames.shape[-2] > width or frames.shape[-3] > height
-    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    if frames.ndim == 3:
-        return cv2.resize(frames, (width, height), interpolation=interpolation)
-    return np.stack([cv2.resize(frame, (width, height), interpolation=interpolation) for frame in frames])
+def plan_line(
+    pipe: AnimateXPipeline,
+    reference: np.ndarray,
+    poses: PoseSequence,
+    *,
+    driving: np.ndarray | None = None,
+    size: tuple[int, int] | None = None,
+    num_frames: int | None = None,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    text_guidance_scale: float | None = None,
+) -> str:
+    """One line that says what `animate` with these arguments will do, before any slow work starts."""
+    import logging
+
+    from animatex.pipelines.inputs import FramesInfo
+
+    logger = logging.getLogger("animatex")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the run itself gives the rounding notes
+    try:
+        width, height = size if size is not None else (None, None)
+        height, width = pipe.fit_size(height, width, FramesInfo(1, *reference.shape[:2]))
+        frames = pipe.fit_num_frames(num_frames, len(poses))
+    finally:
+        logger.setLevel(level)
+    config = pipe.config
+    steps = num_inference_steps or config.default_num_inference_steps
+    guidance = config.default_guidance_scale if guidance_scale is None else guidance_scale
+    text_guidance = config.get("default_text_guidance_scale", 1.0) if text_guidance_scale is None else text_guidance_scale
+    branches = 1 + (guidance > 1) + (text_guidance > 1)
+    how = "as asked" if size is not None else "the model's own area, the reference's aspect"
+    parts = [
+        f"{width}x{height} ({how})",
+        f"{frames} frames at {poses.fps:g} fps ({frames / poses.fps:.1f} s)",
+        f"{steps} steps x {branches} guidance branch{'es' if branches > 1 else ''}",
+    ]
+    indicator = getattr(pipe.transformer, "pose_indicator", None)
+    if indicator is not None and driving is not None:
+        parts.append(f"IPI: {indicator.temporal_compression(frames)}")
+    return "plan: " + ", ".join(parts)
 
 
 def animate(
@@ -254,19 +249,24 @@ def animate(
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
+    Retargeting is decided here; everything else (the output size and length, drawing the poses, which
+    conditions the model reads) belongs to the pipeline.
+
     Args:
         pipe: The pipeline to run.
-        reference: The character picture; resized (stretched if the aspect differs) to the output size.
+        reference: The character picture.
         poses: Driving poses, one per frame, in the driving video's pixels.
         driving: The driving video (F, H, W, 3), read by the Implicit Pose Indicator; None skips the IPI.
         reference_pose: The reference's pose (1 frame) for retargeting and the reference-pose encoder.
         prompt: Text; describe the background motion here ("..., the snow is falling behind it").
         align: Retarget the driving poses onto `reference_pose`: "none", "global" or "bones".
-        size: Output (width, height); default the reference's size. Rounded down to the pipeline's multiples.
+        size: Output (width, height); default the model's own area in the reference's aspect ratio
+            (`AnimateXPipeline.fit_size`). Rounded down to the pipeline's multiples.
         num_frames: Frames to generate (default all), rounded down to 4k+1.
         num_inference_steps / guidance_scale / text_guidance_scale / seed: Sampler settings; None takes the
             pipeline's defaults (text_guidance_scale: guidance on the prompt alone, see `AnimateXPipeline`).
-        task: "animate", or "ti2v" (text drives the whole video; the poses only set the length).
+        task: "animate", or "ti2v" (text drives the video; the poses set the length and, with `driving`, feed
+            the IPI as in the release).
         progress: Show the pipeline's progress bar.
         cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
             one; None leaves the pipeline as it is.
@@ -275,11 +275,7 @@ def animate(
 
     from animatex.pose.draw import draw_pose_video
 
-    # 1. Check inputs
-    if task not in TASKS:
-        raise AnimatexError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if num_inference_steps is not None and num_inference_steps < 1:
-        raise AnimatexError(f"--steps must be a positive integer, got {num_inference_steps}")
+    # 1. Check inputs that are ours; the pipeline checks the rest
     reference = np.asarray(reference)
     if reference.dtype != np.uint8 or reference.ndim != 3 or reference.shape[2] != 3:
         raise AnimatexError(f"the reference must be uint8 (H, W, 3), got {reference.dtype} {reference.shape}")
@@ -288,40 +284,19 @@ def animate(
     if reference_pose is not None and len(reference_pose) != 1:
         raise AnimatexError(f"the reference pose must be one frame, got {len(reference_pose)}")
 
-    # 2. Output size and length
-    width, height = size if size is not None else (reference.shape[1], reference.shape[0])
-    width, height = fit_size(width, height, pipe.size_multiple)
-    source_aspect, target_aspect = reference.shape[1] / reference.shape[0], width / height
-    if abs(source_aspect / target_aspect - 1.0) > 0.02:
-        _note(
-            f"the reference ({reference.shape[1]}x{reference.shape[0]}) is stretched to {width}x{height}; "
-            "pass a --size with the reference's aspect ratio to avoid that"
-        )
-    num_frames = fit_num_frames(num_frames, len(poses), pipe.vae_scale_factor_temporal)
-    poses = poses[:num_frames]
-    driving = driving[:num_frames] if driving is not None else None
+    # 2. Retarget the driving poses onto the reference (ti2v draws no pose: text drives the video)
+    aligned, align = retarget_poses(poses, reference_pose, align) if task == "animate" else (poses, "none")
 
-    # 3. Retarget the driving poses onto the reference and draw them at the output size
-    aligned, align = retarget_poses(poses, reference_pose, align)
-    pose_video = draw_pose_video(aligned, width, height)
-    uses_ref_pose = bool(getattr(pipe.transformer.config, "use_ref_pose_encoder", False))
-    ref_pose = (
-        draw_pose_video(reference_pose, width, height)[0]
-        if reference_pose is not None and uses_ref_pose
-        else None
-    )
-
-    # 4. Run the pipeline; the IPI reads the driving video and its keypoints together, or neither
+    # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)
     if cache is not None:
         from animatex.pipelines.speed import enable_step_cache
 
         enable_step_cache(pipe, cache, num_inference_steps or pipe.config.default_num_inference_steps)
-    reference_frame = _resize(reference, width, height)
+    width, height = size if size is not None else (None, None)
     output = pipe(
-        image=reference_frame,
-        pose_video=pose_video,
-        pose_keypoints=aligned if driving is not None else None,
+        image=reference,
+        pose_video=aligned,
         driving_video=driving,
         prompt=prompt,
         height=height,
@@ -333,16 +308,19 @@ def animate(
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
         task=task,
-        ref_pose=ref_pose,
+        ref_pose=reference_pose,
     )
     frames = np.round(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    # 4. The inputs at the output's size and length, for the grid
+    count, height, width = frames.shape[:3]
     return Animation(
         frames=frames,
-        reference=reference_frame,
-        pose_video=pose_video,
-        driving=_resize(driving, width, height) if driving is not None else None,
-        driving_pose_video=draw_pose_video(poses, width, height),
-        poses=aligned,
+        reference=resize_frames(reference, width, height),
+        pose_video=draw_pose_video(aligned[:count], width, height),
+        driving=resize_frames(driving[:count], width, height) if driving is not None else None,
+        driving_pose_video=draw_pose_video(poses[:count], width, height),
+        poses=aligned[:count],
         fps=poses.fps,
         align=align,
     )

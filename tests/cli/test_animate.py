@@ -31,6 +31,9 @@ def test_animate_driving_video_end_to_end(synth_cases, tiny_model_dir, tmp_path,
     video, fps = read_video(out)
     assert video.shape == (9, SIZE, SIZE, 3) and fps == pytest.approx(16)
     assert f"{out}: 9 frames at 16 fps, {SIZE}x{SIZE}" in captured.out
+    # The plan comes before the work: size, length, steps, guidance branches and the IPI's compression.
+    plan = f"plan: {SIZE}x{SIZE} (as asked), 9 frames at 16 fps (0.6 s), 1 steps x 2 guidance branches, IPI: the any-length"
+    assert plan in captured.out and captured.out.index(plan) < captured.out.index(f"{out}: 9 frames")
     panels, grid_fps = read_video(grid)
     bar = panels.shape[1] - SIZE
     assert (
@@ -179,9 +182,9 @@ def test_default_model_is_found_from_any_folder(synth_cases, tiny_model_dir, tmp
         ({"--driving": "broken.mp4"}, "cannot read video"),
         ({"--size": "64by64"}, "WIDTHxHEIGHT"),
         ({"--size": "8x8"}, "too small"),
-        ({"--frames": "0"}, "--frames must be a positive integer"),
+        ({"--frames": "0"}, "argument --frames: must be a positive integer"),
         ({"--frames": "99"}, "more frames than the driving motion has (9)"),
-        ({"--steps": "0"}, "--steps must be a positive integer"),
+        ({"--steps": "0"}, "argument --steps: must be a positive integer"),
         ({"-o": "out.avi"}, "write videos as .mp4 or .gif"),
         ({"--model": "."}, "is not a pipeline folder"),
     ],
@@ -213,3 +216,35 @@ def test_cli_doc_shows_every_subcommand():
         assert (
             f"## `animatex {name}" in doc and f"animatex {name} " in doc.split(f"## `animatex {name}", 1)[1]
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--reference": "notes.png"}, "cannot read image notes.png"),
+        ({"--driving": "empty.mp4"}, "video empty.mp4 is empty"),
+        ({"--driving": "nan.npz"}, "NaN or infinite keypoints"),
+    ],
+)
+def test_inputs_are_checked_before_the_model_loads(
+    synth_cases, tiny_model_dir, tmp_path, monkeypatch, capsys, change, message
+):
+    import animatex.animate
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(animatex.animate, "load_pipeline", no_load)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.png").write_text("not a picture")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    keypoints = np.full((9, 134, 3), np.nan, np.float32)
+    np.savez(tmp_path / "nan.npz", keypoints=keypoints, image_size=np.array([64, 64]), fps=np.array(16.0))
+    case = synth_cases["human"]
+    options = {
+        "--reference": str(case / "reference.png"), "--driving": str(case / "poses.npz"),
+        "--model": str(tiny_model_dir), "-o": "out.mp4", **change,
+    }  # fmt: skip
+    assert main(["animate", *[item for pair in options.items() for item in pair]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

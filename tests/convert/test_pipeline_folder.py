@@ -4,69 +4,14 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from animatex.cli import main
-from animatex.convert import original_layouts as layouts
 from animatex.convert.pipeline_folder import ConvertOptions, convert_to_pipeline
 from animatex.models import ANIMATEX_PRESETS
-from animatex.pipelines.tiny import minilm_tokenizer_path
 
 POSE_FIELDS = {
     k: v for k, v in ANIMATEX_PRESETS["tiny"].items() if k.startswith(("pose_", "motion_", "keypoint_"))
 }
-
-
-def _random(module, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for tensor in module.state_dict().values():
-            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
-    return module.state_dict()
-
-
-@pytest.fixture(scope="module")
-def original_release(tmp_path_factory):
-    """A tiny stand-in for the Wan2.1-I2V-14B download: 2 DiT shards, VAE, umT5, CLIP .pth files, tokenizer."""
-    root = tmp_path_factory.mktemp("wan_original")
-    dit = _random(
-        layouts.WanModelOriginal(dim=24, ffn_dim=32, text_dim=32, image_dim=4, num_heads=2, num_layers=2), 1
-    )
-    keys = sorted(dit)
-    save_file(
-        {k: dit[k] for k in keys[: len(keys) // 2]},
-        str(root / "diffusion_pytorch_model-00001-of-00002.safetensors"),
-    )
-    save_file(
-        {k: dit[k] for k in keys[len(keys) // 2 :]},
-        str(root / "diffusion_pytorch_model-00002-of-00002.safetensors"),
-    )
-    (root / "config.json").write_text(json.dumps({"num_heads": 2, "eps": 1e-6}))
-    torch.save(
-        _random(layouts.WanVAEOriginal(dim=4, z_dim=16, dim_mult=(1, 1, 1, 1), num_res_blocks=1), 2),
-        root / "Wan2.1_VAE.pth",
-    )
-    t5 = layouts.UMT5EncoderOriginal(
-        vocab=30522, dim=32, dim_attn=128, dim_ffn=24, num_heads=64, num_layers=1, num_buckets=8
-    )
-    torch.save(_random(t5, 3), root / "models_t5_umt5-xxl-enc-bf16.pth")
-    clip = layouts.XLMRobertaCLIPOriginal(
-        {
-            "image_size": 28,
-            "patch_size": 7,
-            "dim": 32,
-            "mlp_ratio": 2,
-            "out_dim": 4,
-            "num_heads": 16,
-            "num_layers": 2,
-        },
-        {"vocab": 20, "max_len": 8, "dim": 8, "out_dim": 4, "num_heads": 2, "num_layers": 1},
-    )
-    torch.save(_random(clip, 4), root / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth")
-    from transformers import BertTokenizer
-
-    BertTokenizer.from_pretrained(minilm_tokenizer_path()).save_pretrained(root / "google" / "umt5-xxl")
-    return root, dit
 
 
 def test_convert_original_release_loads_as_a_pipeline(original_release, tmp_path):
@@ -93,10 +38,49 @@ def test_convert_refuses_a_used_folder_and_a_wrong_dir(original_release, tmp_pat
     root, _ = original_release
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("x")
-    with pytest.raises(ValueError, match="not empty"):
-        convert_to_pipeline(root, tmp_path / "used")
+    with pytest.raises(ValueError, match="not empty and is not an animatex pipeline folder"):
+        convert_to_pipeline(root, tmp_path / "used", overwrite=True)
+    assert (tmp_path / "used" / "x").read_text() == "x"
     with pytest.raises(ValueError, match="neither a Wan2.1"):
         convert_to_pipeline(tmp_path / "used", tmp_path / "new")
+
+
+def test_convert_keeps_a_folder_the_user_made_when_it_fails(original_release, tmp_path, monkeypatch, capsys):
+    from animatex.convert import pipeline_folder
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline_folder, "convert_original_components", fail)
+    root, _ = original_release
+    out = tmp_path / "mine"
+    out.mkdir()
+    options = ["--dtype", "fp32", "--max-shard-gb", "0.00002"]
+    assert main(["convert", "--wan-dir", str(root), "--out", str(out), *options]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (  # notes about the tiny model may come before
+        f"animatex convert: error: could not write {out}: no space left on device; free some disk space or "
+        "write to another disk. Nothing was written"
+    )
+    assert out.is_dir() and list(out.iterdir()) == [] and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_convert_fills_an_empty_folder_and_replaces_a_pipeline_only_with_overwrite(
+    original_release, tmp_path
+):
+    root, _ = original_release
+    out = tmp_path / "mine"
+    out.mkdir()
+    inode = out.stat().st_ino
+    options = ConvertOptions(dtype=torch.float32, transformer_overrides=POSE_FIELDS)
+    convert_to_pipeline(root, out, options=options)
+    assert out.stat().st_ino == inode and (out / "model_index.json").is_file()  # the same folder, filled
+    with pytest.raises(ValueError, match="already holds a pipeline; pass --overwrite"):
+        convert_to_pipeline(root, out, options=options)
+    (out / "stale.txt").write_text("from the earlier conversion")
+    convert_to_pipeline(root, out, options=options, overwrite=True)
+    assert (out / "model_index.json").is_file() and not (out / "stale.txt").exists()
+    assert sorted(tmp_path.iterdir()) == [out]  # no temporary or old folder left beside it
 
 
 def test_cli_reports_a_missing_file_cleanly(tmp_path, capsys):

@@ -119,3 +119,26 @@ def test_io_does_not_import_torch():
 
     code = "import sys, animatex.io; sys.exit(int('torch' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty (0 bytes)"),
+        (
+            b"this is not a video\n" * 10,
+            "not a video or damaged (Error opening input files: Invalid data found",
+        ),
+        (None, "not a video or damaged"),  # a real mp4 cut short: the index at its end is gone
+    ],
+)
+def test_unreadable_video_is_one_line_without_ffmpeg_banner(tmp_path, content, message):
+    path = tmp_path / "bad.mp4"
+    if content is None:
+        content = write_video(tmp_path / "good.mp4", smooth_frames(9)).read_bytes()[:2000]
+    path.write_bytes(content)
+    with pytest.raises(AnimatexError) as error:
+        read_video(path)
+    text = str(error.value)
+    assert message in text and str(path) in text
+    assert "\n" not in text and "ffmpeg version" not in text and "configuration:" not in text

@@ -42,7 +42,7 @@ def test_full_size_preset_has_the_published_sizes():
     c = model.config
     assert (c.num_layers, c.num_attention_heads * c.attention_head_dim, c.ffn_dim) == (40, 5120, 13824)
     assert (c.text_dim, c.image_dim, c.in_channels) == (4096, 1280, 36)
-    assert round(_count(model, pose=False) / 1e9, 2) == 16.39  # reference.md section 11
+    assert round(_count(model, pose=False) / 1e9, 2) == 16.39  # the official release's `examples/inference_480p.py`
     assert len([k for k in model.state_dict() if k.split(".")[0] not in POSE_MODULES]) == 1303
     assert model.pose_indicator_block_range == (2, 20)
     assert model.pose_guider.convs[-1].weight.shape == (5120, 16, 1, 2, 2)

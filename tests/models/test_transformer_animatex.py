@@ -267,7 +267,10 @@ def test_pose_indicator_is_added_before_each_block_in_range_only():
     assert not torch.allclose(with_ipi[2] - plain[2], expected, atol=1e-3)
 
 
-@pytest.mark.parametrize("num_layers, expected", [(40, (2, 20)), (8, (2, 4)), (2, (1, 1)), (1, (0, 0))])
+# The release's rule 2 <= i <= L // 2, empty (start > end) below 4 blocks.
+@pytest.mark.parametrize(
+    "num_layers, expected", [(40, (2, 20)), (8, (2, 4)), (4, (2, 2)), (3, (2, 1)), (2, (2, 1)), (1, (2, 0))]
+)
 def test_default_block_range(num_layers, expected):
     assert AnimateXTransformer3DModel._resolve_block_range(None, num_layers) == expected
 

@@ -111,7 +111,7 @@ def test_expected_slice(pipe, make_inputs, run):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-EXPECTED_SLICE = [0.567390, 0.440314, 0.506174, 0.302165, 0.378465, 0.317964, 0.634465, 0.227980, 0.568518]
+EXPECTED_SLICE = [0.538537, 0.449387, 0.519648, 0.330779, 0.408559, 0.262428, 0.433518, 0.664418, 0.478731]
 
 
 # ---- conditions per task and CFG branch ---------------------------------------------------------------------
@@ -123,26 +123,25 @@ def test_each_pose_input_changes_the_animation(pipe, make_inputs, run, name):
     assert not np.array_equal(run(pipe, **inputs), run(pipe, **changed))
 
 
-def test_ti2v_ignores_pose_inputs(pipe, make_inputs, run):
+def test_ti2v_ignores_the_explicit_pose_inputs(pipe, make_inputs, run):
     inputs = make_inputs(9, 32, 32)
     other = make_inputs(9, 32, 32, seed=1)
-    pose_inputs = ("pose_video", "ref_pose", "driving_video", "pose_keypoints")
+    explicit = ("pose_video", "ref_pose")  # the IPI inputs (keypoints, driving video) still count in ti2v
     base = run(pipe, task="ti2v", **inputs)
-    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in pose_inputs}})
-    without = run(
-        pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in pose_inputs}
-    )
+    changed = run(pipe, task="ti2v", **{**inputs, **{k: other[k] for k in explicit}})
+    without = run(pipe, task="ti2v", num_frames=9, **{k: v for k, v in inputs.items() if k not in explicit})
     np.testing.assert_array_equal(base, changed)
     np.testing.assert_array_equal(base, without)
     assert np.abs(base - run(pipe, **inputs)).max() > 1e-4  # and ti2v is not the animation
 
 
-def test_ti2v_feeds_no_pose_and_zero_image_conditions(pipe, make_inputs):
+def test_ti2v_feeds_only_the_ipi_and_zero_image_conditions(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
         pipe(**make_inputs(5, 16, 16), task="ti2v", num_inference_steps=1, guidance_scale=3.0)
     assert len(spy.calls) == 2
     for call in spy.calls:
-        assert all(call[name] is None for name in POSE_FEATURES)
+        assert call["pose_states"] is None and call["ref_pose_embeds"] is None
+        assert call["pose_indicator_states"] is not None
         condition = call["hidden_states"][:, pipe.transformer.config.out_channels :]
         assert torch.count_nonzero(condition) == 0
         assert torch.count_nonzero(call["encoder_hidden_states_image"]) == 0
@@ -190,12 +189,20 @@ def test_text_guidance_extrapolates_from_the_negative_prompt(pipe, make_inputs, 
 
     # One Euler step is linear in the velocity: guided - plain = (scale - 1) * (plain - negative-prompt run).
     def step(**kwargs):
-        kwargs = {**inputs, "num_inference_steps": 1, "guidance_scale": 1.0, "output_type": "latent", **kwargs}
+        kwargs = {
+            **inputs,
+            "num_inference_steps": 1,
+            "guidance_scale": 1.0,
+            "output_type": "latent",
+            **kwargs,
+        }
         return pipe(generator=torch.Generator().manual_seed(0), **kwargs).frames.double()
 
     plain, empty, guided = step(), step(prompt=""), step(text_guidance_scale=5.0)
     assert (plain - empty).abs().max() > 0
-    torch.testing.assert_close(guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max())
+    torch.testing.assert_close(
+        guided - plain, 4 * (plain - empty), rtol=0, atol=1e-2 * (plain - empty).abs().max()
+    )
     # The prompt as its own negative: both branches agree and the guidance changes nothing.
     same = step(text_guidance_scale=5.0, negative_prompt=inputs["prompt"])
     torch.testing.assert_close(same, plain, rtol=0, atol=1e-6)
@@ -205,9 +212,9 @@ def test_without_ipi_module_driving_inputs_are_ignored(make_inputs, run, caplog)
     pipe = build_tiny_pipeline(seed=0, use_pose_indicator=False)
     pipe.set_progress_bar_config(disable=True)
     inputs = make_inputs(5, 16, 16)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         with_driving = run(pipe, **inputs)
-    assert "driving_video" in caplog.text
+    assert "driving_video` is ignored" in caplog.text
     without = run(pipe, **{k: v for k, v in inputs.items() if k not in ("driving_video", "pose_keypoints")})
     np.testing.assert_array_equal(with_driving, without)
 
@@ -218,7 +225,7 @@ def test_frame_count_rounds_down_to_4k_plus_1(pipe, make_inputs, run, caplog):
     with caplog.at_level(logging.WARNING):
         frames = run(pipe, **inputs)
     assert frames.shape[1] == 9
-    assert "num_frames - 1` must be divisible by 4" in caplog.text
+    assert "frame count must be 4k+1" in caplog.text
     # Rounding keeps the first frames: identical to passing the first 9 frames.
     first9 = {
         k: v[:9] if k in ("pose_video", "driving_video", "pose_keypoints") else v for k, v in inputs.items()
@@ -425,3 +432,38 @@ def test_folder_saved_in_the_old_layout_loads_the_same(make_inputs, run, tmp_pat
     loaded.set_progress_bar_config(disable=True)
     inputs = make_inputs(5, 16, 16)
     np.testing.assert_array_equal(run(loaded, **inputs), run(pipe, **inputs))
+
+
+def test_poses_are_drawn_by_the_pipeline_at_the_output_size(pipe, make_inputs, run):
+    from animatex.pose.draw import draw_pose_video
+    from animatex.pose.sequence import PoseSequence
+
+    inputs = make_inputs(9, 32, 32)
+    rng = np.random.default_rng(0)
+    poses = PoseSequence.empty(9, width=64, height=64)  # a 64 px driving video
+    poses.keypoints[:, :18, :2] = rng.uniform(8, 56, (9, 18, 2))
+    poses.keypoints[:, :18, 2] = 1.0
+    reference_pose = poses[:1]
+    drawn = {
+        **inputs,
+        "pose_video": draw_pose_video(poses, 32, 32),
+        "pose_keypoints": poses,
+        "ref_pose": draw_pose_video(reference_pose, 32, 32)[0],
+    }
+    # A PoseSequence is drawn at the output size and gives the IPI its keypoints: the same as passing both.
+    from_poses = {**inputs, "pose_video": poses, "ref_pose": reference_pose}
+    from_poses.pop("pose_keypoints")
+    np.testing.assert_array_equal(run(pipe, **from_poses), run(pipe, **drawn))
+
+
+@pytest.mark.parametrize(("reference_size", "expected"), [((720, 1280), (48, 80)), ((64, 64), (64, 64)), ((480, 270), (80, 48))])
+def test_default_size_is_the_models_area_in_the_reference_aspect(pipe, reference_size, expected):
+    from animatex.pipelines.inputs import FramesInfo
+
+    pipe.register_to_config(default_max_area=64 * 64)
+    try:
+        assert pipe.fit_size(None, None, FramesInfo(1, *reference_size)) == expected
+        assert pipe.fit_size(32, 48, FramesInfo(1, *reference_size)) == (32, 48)  # a given size wins
+    finally:
+        pipe.register_to_config(default_max_area=None)
+    assert pipe.fit_size(None, None, FramesInfo(1, 48, 32)) == (48, 32)  # no area: the reference's own size

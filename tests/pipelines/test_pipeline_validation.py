@@ -43,10 +43,13 @@ def _bad(make_inputs, **changes):
         ({"driving_video": ...}, "pass both, or neither"),
         ({"task": "t2v"}, "`task` must be one of ('animate', 'ti2v')"),
         ({"output_type": "mp4"}, "`output_type` must be one of"),
-        ({"num_frames": 13}, "`num_frames`=13 exceeds the 9 frames of `pose_video`"),
+        ({"num_frames": 13}, "`num_frames`=13 asks for more frames than the driving motion has (9)"),
         ({"num_frames": 0}, "`num_frames` must be a positive integer"),
-        ({"height": 8}, "is too small: both must be multiples of (16, 16)"),
+        ({"height": 8}, "is too small: both must be at least 16x16"),
         ({"num_inference_steps": 0}, "`num_inference_steps` must be a positive integer"),
+        ({"guidance_scale": float("inf")}, "`guidance_scale` must be a finite number"),
+        ({"guidance_scale": float("nan")}, "`guidance_scale` must be a finite number"),
+        ({"text_guidance_scale": float("-inf")}, "`text_guidance_scale` must be a finite number"),
         ({"prompt_embeds": torch.zeros(1, 8, 32)}, "pass either `prompt` or `prompt_embeds`"),
         ({"prompt": 3}, "`prompt` must be a string or a list of strings"),
         ({"negative_prompt": ["a", "b"]}, "`negative_prompt` has 2 entries"),
@@ -61,7 +64,7 @@ def test_bad_input_raises_value_error_naming_it(pipe, make_inputs, changes, mess
 
 def test_ti2v_needs_a_frame_count(pipe, make_inputs):
     with pytest.raises(ValueError, match="task='ti2v' needs `num_frames`"):
-        pipe(**_bad(make_inputs, pose_video=None, task="ti2v"))
+        pipe(**_bad(make_inputs, pose_video=None, driving_video=None, pose_keypoints=None, task="ti2v"))
 
 
 def test_missing_text_encoder(make_inputs):
@@ -121,12 +124,9 @@ def test_motion_encoder_is_used_instead_of_image_encoder(make_inputs):
 
 
 def _clip_pixels(pipe, inputs):
-    frames = list(video_to_tensor(inputs["driving_video"]))
-    return {
-        "pixel_values": pipe.image_processor(
-            images=frames, do_rescale=False, return_tensors="pt"
-        ).pixel_values
-    }
+    frames = video_to_tensor(inputs["driving_video"])
+    encoder, processor = pipe.motion_encoder_and_processor
+    return {"pixel_values": pipe._encoder_pixels(encoder, processor, list(frames))}
 
 
 # ---- the input converters -----------------------------------------------------------------------------------

@@ -71,3 +71,33 @@ def test_kinematic_tree_is_rooted_at_the_neck():
             assert parent not in seen
             seen.add(parent)
             parent = BODY_PARENT[parent]
+
+
+@pytest.mark.parametrize(
+    ("keypoints", "message"),
+    [
+        (
+            np.full((4, NUM_KEYPOINTS, 3), np.nan, np.float32),
+            "NaN or infinite keypoints in 4 frame(s) (first: frame 0)",
+        ),
+        (np.zeros((0, NUM_KEYPOINTS, 3), np.float32), "has no frames"),
+    ],
+)
+def test_load_refuses_non_finite_and_empty_pose_files(tmp_path, keypoints, message):
+    path = tmp_path / "poses.npz"
+    np.savez(path, keypoints=keypoints, image_size=np.array([64, 64]), fps=np.array(16.0))
+    with pytest.raises(AnimatexError) as error:
+        PoseSequence.load(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_load_refuses_an_infinite_point_and_frame_rate(tmp_path):
+    seq = PoseSequence.empty(3, 64, 64)
+    keypoints = seq.keypoints.copy()
+    keypoints[2, 7, 1] = np.inf
+    np.savez(tmp_path / "a.npz", keypoints=keypoints, image_size=np.array([64, 64]), fps=np.array(16.0))
+    with pytest.raises(AnimatexError, match=r"1 frame\(s\) \(first: frame 2\)"):
+        PoseSequence.load(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", keypoints=seq.keypoints, image_size=np.array([64, 64]), fps=np.array(np.inf))
+    with pytest.raises(AnimatexError, match="frame rate inf"):
+        PoseSequence.load(tmp_path / "b.npz")

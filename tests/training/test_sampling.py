@@ -61,7 +61,9 @@ def test_dropout_removes_the_conditions():
         "motion_embeds",
     }
     assert conditions_for(StepPlan("animate", False, True, False)) == full - {"y", "image_embeds"}
-    assert conditions_for(StepPlan("ti2v", False, False, False)) == frozenset()
+    # ti2v keeps only the IPI, as the release's is_i2v switch; pose dropout removes that too.
+    assert conditions_for(StepPlan("ti2v", False, False, False)) == {"pose_keypoints", "motion_embeds"}
+    assert conditions_for(StepPlan("ti2v", True, False, False)) == frozenset()
 
 
 @pytest.mark.parametrize("probability", [0.98, 0.6])

@@ -1,5 +1,8 @@
 """The trainer on tiny models: it learns, resumes exactly, trains only what each task names, and exports."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,8 @@ from animatex.errors import AnimatexError
 from animatex.pipelines import AnimateXPipeline
 from animatex.training.checkpoint import checkpoint_dirs
 from animatex.training.train import build_model, train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_overfits_a_single_clip(tiny_config, one_clip_root, tmp_path):
@@ -55,6 +60,23 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tiny_config, synth_roo
         b = load_file(tmp_path / "killed" / "checkpoint-00000004" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert len(checkpoint_dirs(tmp_path / "whole")) == config.checkpoint.keep
+    # log.csv lists every step once: the resumed run replaced the killed run's row of step 3.
+    steps = [row.split(",")[0] for row in (tmp_path / "killed" / "log.csv").read_text().splitlines()]
+    assert steps == ["step", "1", "2", "3", "4"]
+
+
+def test_ema_starts_as_a_copy_then_warms_up(tiny_config, synth_root, tmp_path):
+    # diffusers' EMAModel: the first update copies the weights, the n-th (n >= 2) keeps min(decay, (1+n)/(10+n))
+    # of the average; the exported pipeline carries the average.
+    config = tiny_config(synth_root, **{"train.max_steps": 2, "train.ema_decay": 0.5, "checkpoint.every": 1})
+    train(config, tmp_path / "run", progress=False)
+    one, two = (tmp_path / "run" / f"checkpoint-0000000{n}" for n in (1, 2))
+    weights = [load_file(folder / "trainable.safetensors") for folder in (one, two)]
+    averages = [load_file(folder / "ema.safetensors") for folder in (one, two)]
+    decay = min(0.5, 2 / 11)
+    for name, first in weights[0].items():
+        assert torch.equal(averages[0][name], first)
+        torch.testing.assert_close(averages[1][name], decay * first + (1 - decay) * weights[1][name])
 
 
 def test_frozen_groups_stay_bitwise_unchanged(tiny_config, synth_root, tmp_path):
@@ -189,3 +211,89 @@ def test_a_pipeline_folder_keeps_its_architecture(tiny_config, synth_root, tmp_p
     config = tiny_config(synth_root, **folder, **{"model.overrides": {"num_layerz": 2}})
     with pytest.raises(AnimatexError, match="has no such config field"):
         train(config, tmp_path / "typo", progress=False)
+
+
+def test_an_output_folder_of_a_user_is_refused(tiny_config, synth_root, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in ("config.json", "log.csv"):
+        (folder / name).write_text("the user's own file")
+    config = tiny_config(synth_root, **{"train.max_steps": 1})
+    with pytest.raises(AnimatexError, match=r"not made by animatex \(config.json, log.csv\).*--overwrite"):
+        train(config, folder, progress=False)
+    assert all((folder / name).read_text() == "the user's own file" for name in ("config.json", "log.csv"))
+    (folder / "notes.txt").write_text("kept")
+    train(config, folder, progress=False, overwrite=True)  # asked for: written into, nothing else removed
+    assert (folder / "notes.txt").read_text() == "kept" and (folder / "pipeline").is_dir()
+    train(config, tmp_path / "empty", progress=False)  # a new folder is fine, and so is rerunning one of ours
+    train(config, folder, progress=False, resume=True)
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_leaves_nothing_half_written(
+    tiny_config, synth_root, tmp_path, monkeypatch
+):
+    import animatex.training.checkpoint as checkpoint_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    config = tiny_config(synth_root, **{"train.max_steps": 2, "checkpoint.every": 1})
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_module.torch, "save", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, tmp_path / "run", progress=False)
+    assert not list((tmp_path / "run").glob(".checkpoint-*"))
+    # A kill (no chance to clean up) leaves one; the next run in the folder removes it.
+    (tmp_path / "run" / ".checkpoint-00000001.tmp-99999").mkdir()
+    train(config, tmp_path / "run", resume=True, progress=False)
+    assert not list((tmp_path / "run").glob(".checkpoint-*"))
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run")] == [
+        "checkpoint-00000001",
+        "checkpoint-00000002",
+    ]
+
+
+def test_a_malicious_optimizer_pickle_is_refused_and_not_run(tiny_config, synth_root, tmp_path):
+    import os
+
+    witness = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {witness}",))
+
+    config = tiny_config(synth_root, **{"train.max_steps": 2, "checkpoint.every": 1})
+    train(config, tmp_path / "run", stop_after=1, progress=False)
+    optimizer_file = tmp_path / "run" / "checkpoint-00000001" / "optimizer.pt"
+    torch.save({"state": Payload()}, optimizer_file)
+    with pytest.raises(AnimatexError) as error:
+        train(config, tmp_path / "run", resume=True, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and str(optimizer_file) in message and "could run code" in message
+    assert "weights_only=False" not in message and "delete checkpoint-00000001" in message
+    assert not witness.exists()
+
+
+FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))
+from animatex.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_ends_in_one_line(synth_root, tmp_path):
+    import subprocess
+    import sys
+
+    args = ["train", "--config", "configs/tiny.yaml", "--output", str(tmp_path / "run"), "--max-steps", "1",
+            "--set", f"data.root={synth_root}"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "checkpoint-00000001" in last and "disk is full" in last and "--resume" in last
+    assert not list((tmp_path / "run").glob(".checkpoint-*"))

@@ -10,8 +10,8 @@ from diffusers import AutoencoderKLWan
 from animatex.data.generate import generate
 from animatex.errors import AnimatexError
 from animatex.pipelines.presets import build_demo_vae
+from animatex.training.config import VAEConfig, load_config
 from animatex.training.vae import (
-    VAETrainArgs,
     latent_statistics,
     load_videos,
     main,
@@ -38,9 +38,8 @@ def vae_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(vae_data: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("vae-run")
-    args = VAETrainArgs(
+    args = VAEConfig(
         data=str(vae_data),
-        out=str(out),
         steps=STEPS,
         size=16,  # the clips are 32x32: loading resizes them
         lr=1e-3,
@@ -53,7 +52,7 @@ def trained(vae_data: Path, tmp_path_factory: pytest.TempPathFactory):
     fixed = sample_batch(videos, np.random.default_rng(123), 4, 1)
     vae = build_demo_vae(seed=0)
     before = vae_loss(vae, fixed, 1e-6, 0.5, torch.Generator().manual_seed(0))[0].item()
-    result = train_vae(args, vae=vae, progress=False)
+    result = train_vae(args, out, vae=vae, progress=False)
     after = vae_loss(result.vae, fixed, 1e-6, 0.5, torch.Generator().manual_seed(0))[0].item()
     return result, videos, before, after
 
@@ -96,21 +95,29 @@ def test_atomic_save_replaces_an_existing_folder(tmp_path):
 
 
 def test_main_runs_from_the_command_line(vae_data, tmp_path, capsys):
-    argv = [
-        "--data",
-        str(vae_data),
-        "--out",
-        str(tmp_path),
-        "--steps",
-        "1",
-        "--size",
-        "32",
-        "--image-batch",
-        "2",
-    ]
+    config = tmp_path / "vae.yaml"
+    config.write_text(f"data: {vae_data}\nsteps: 1\nsize: 32\nimage_batch: 2\n")
+    argv = ["--config", str(config), "--output", str(tmp_path / "run"), "--set", "eval_clips=1"]
     assert main(argv) == 0
     assert "held-out PSNR" in capsys.readouterr().out
-    assert (tmp_path / "vae" / "config.json").is_file()
+    assert (tmp_path / "run" / "vae" / "config.json").is_file()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["eval_clips"] == 1 and metrics["config"]["size"] == 32
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2", "stage3"])
+def test_demo_vae_configs_load(stage):
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "demo-vae" / f"{stage}.yaml", schema=VAEConfig
+    )
+    assert config.posterior == "mode" and config.crop == 32
+
+
+def test_vae_output_folder_of_a_user_is_refused(vae_data, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(AnimatexError, match="not made by animatex"):
+        train_vae(VAEConfig(data=str(vae_data), steps=1, size=16), tmp_path, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_mode_loss_is_deterministic_and_sampling_is_not():
@@ -161,18 +168,28 @@ def test_crops_are_windows_of_the_frames():
         assert found, "a crop must be an exact (possibly mirrored) window of one clip"
 
 
-def test_bad_crop_is_refused(vae_data, tmp_path):
-    args = VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=1, size=16, crop=12)
-    with pytest.raises(AnimatexError, match="--crop must be a multiple of 8"):
-        train_vae(args, progress=False)
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("crop: 12", "crop: input should be a multiple of 8"),
+        ("crop: 24", "crop: 24 is larger than size 16"),
+        ("chunk_frames: 7", "chunk_frames: must be 4k+1"),
+        ("stepz: 7", "stepz: unknown key"),
+        ("posterior: mean", "posterior:"),
+    ],
+)
+def test_bad_vae_config_names_the_key(vae_data, tmp_path, text, key):
+    path = tmp_path / "vae.yaml"
+    path.write_text(f"data: {vae_data}\nsize: 16\n{text}\n")
+    with pytest.raises(AnimatexError) as error:
+        load_config(path, schema=VAEConfig)
+    assert key in str(error.value)
 
 
 def test_init_continues_from_a_pretrained_vae(trained, vae_data, tmp_path):
     result = trained[0]
-    args = VAETrainArgs(
-        data=str(vae_data), out=str(tmp_path), steps=1, lr=0.0, size=16, init=str(result.folder), eval_clips=0
-    )
-    continued = train_vae(args, progress=False)
+    args = VAEConfig(data=str(vae_data), steps=1, lr=0.0, size=16, init=str(result.folder), eval_clips=0)
+    continued = train_vae(args, tmp_path, progress=False)
     for name, value in result.vae.state_dict().items():
         torch.testing.assert_close(continued.vae.state_dict()[name], value, rtol=0, atol=0)
 
@@ -188,9 +205,6 @@ def test_video_chunks_default_to_the_whole_clip(vae_data, tmp_path, monkeypatch)
         return real(videos, rng, batch, frames, crop)
 
     monkeypatch.setattr(vae_module, "sample_batch", spy)
-    args = VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=2, size=16, video_every=1, video_batch=1,
-                        eval_clips=0)  # fmt: skip
-    train_vae(args, progress=False)
+    args = VAEConfig(data=str(vae_data), steps=2, size=16, video_every=1, video_batch=1, eval_clips=0)
+    train_vae(args, tmp_path, progress=False)
     assert lengths == [5, 5]  # the fixture's clips have 5 frames
-    with pytest.raises(AnimatexError, match="4k\\+1"):
-        train_vae(VAETrainArgs(data=str(vae_data), out=str(tmp_path), steps=1, size=16, chunk_frames=7))

@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from animatex.cli.arguments import finite_float, positive_int, seed
+
 VIDEO_OUTPUTS = (".mp4", ".gif")
 
 
@@ -29,18 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(the reference's bone lengths; default)")  # fmt: skip
     parser.add_argument("--model", type=Path,
                         help="AnimateXPipeline folder (default: the demo model in weights/animatex-demo)")  # fmt: skip
+    parser.add_argument("--steps", type=positive_int,
+                        help="denoising steps (default: the model's own, in its model_index.json)")  # fmt: skip
+    parser.add_argument("--guidance", type=finite_float,
+                        help="CFG scale; <= 1 turns CFG off (default: the model's own)")  # fmt: skip
     parser.add_argument(
-        "--steps", type=int, help="denoising steps (default: the model's own; the demo model's is 20)"
-    )
-    parser.add_argument(
-        "--guidance", type=float, help="CFG scale; <= 1 turns CFG off (default: the model's own; demo 1)"
-    )
-    parser.add_argument(
-        "--text-guidance", type=float,
+        "--text-guidance", type=finite_float,
         help="guidance on the prompt alone (what the background does); <= 1 turns it off (default: the model's own)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--frames", type=int, help="frames to generate (default all; rounded down to 4k+1)")
+    parser.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
+    parser.add_argument(
+        "--frames", type=positive_int, help="frames to generate (default all; rounded down to 4k+1)"
+    )
     parser.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 832x480 (default: the reference's size)")
     parser.add_argument("--task", choices=("animate", "ti2v"), default="animate",
                         help="animate (pose-driven, default) or ti2v (the prompt drives the whole video)")  # fmt: skip
@@ -100,8 +102,9 @@ def print_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def check_outputs(paths: list[Path | None], overwrite: bool) -> None:
-    """Refuse a bad suffix or an existing file before any slow work."""
+    """Refuse a bad suffix, an existing file or an unwritable folder before any slow work."""
     from animatex.errors import AnimatexError
+    from animatex.io.atomic import check_writable
 
     for path in paths:
         if path is None:
@@ -110,21 +113,32 @@ def check_outputs(paths: list[Path | None], overwrite: bool) -> None:
             raise AnimatexError(f"{path}: write videos as .mp4 or .gif")
         if path.exists() and not overwrite:
             raise AnimatexError(f"{path} already exists; pass --overwrite to replace it")
+        check_writable(path)
+
+
+def check_model_dir(model: Path | None) -> None:
+    """The quick part of loading a model: its folder and model_index.json exist (the load comes last)."""
+    from animatex.errors import AnimatexError
+
+    if model is None:
+        return  # the demo model: `load_pipeline` says where it looked
+    if not model.is_dir():
+        raise AnimatexError(f"model folder not found: {model} (pass --model with an AnimateXPipeline folder)")
+    if not (model / "model_index.json").is_file():
+        raise AnimatexError(f"{model} is not a pipeline folder: it has no model_index.json")
 
 
 def run(args: argparse.Namespace) -> int:
     from animatex.errors import AnimatexError
 
+    # Every input is checked (and read) before the model loads: a typo should not cost a model load.
     check_outputs([args.output, args.grid], args.overwrite)
     if args.grid is not None and args.grid.resolve() == args.output.resolve():
         raise AnimatexError("--grid and -o name the same file; give the grid its own name")
     for name, path in (("--reference", args.reference), ("--driving", args.driving)):
         if not path.exists():
             raise AnimatexError(f"{name} {path} not found")
-    if args.steps is not None and args.steps < 1:
-        raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
-    if args.frames is not None and args.frames < 1:
-        raise AnimatexError(f"--frames must be a positive integer, got {args.frames}")
+    check_model_dir(args.model)
 
     from animatex.animate import (
         animate,
@@ -132,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         detect_reference_pose,
         load_pipeline,
         parse_size,
+        plan_line,
         read_driving,
     )
     from animatex.io import read_image, write_video
@@ -139,21 +154,19 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size is not None else None
     with warnings.catch_warnings():
         warnings.showwarning = print_warning
-        pipe = load_pipeline(args.model, args.device, memory=args.memory)
         reference = read_image(args.reference)
         driving, poses = read_driving(args.driving, args.frames, args.backend, args.dwpose_dir)
         reference_pose = None
-        wants_ref_pose = args.align != "none" or pipe.transformer.config.use_ref_pose_encoder
-        if args.task == "animate" and wants_ref_pose:
-            reference_pose = detect_reference_pose(
-                reference, args.backend, args.dwpose_dir, str(args.reference)
-            )
-        # Without a reference pose there is nothing to retarget onto (detection already said so), and ti2v
-        # ignores the poses altogether.
-        align = args.align if reference_pose is not None else "none"
+        if args.task == "animate":  # retargeting and the reference-pose encoder read it
+            reference_pose = detect_reference_pose(reference, args.backend, args.dwpose_dir, str(args.reference))
+        pipe = load_pipeline(args.model, args.device, memory=args.memory)
+        print(plan_line(
+            pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
+            num_inference_steps=args.steps, guidance_scale=args.guidance, text_guidance_scale=args.text_guidance,
+        ), flush=True)  # fmt: skip
         animation = animate(
             pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
-            align=align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
+            align=args.align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
             guidance_scale=args.guidance, text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task,
             cache=args.cache,
         )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from animatex.cli.arguments import finite_float, positive_int, seed
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     method.add_argument("--baseline", choices=("copy-reference", "rigid-warp"), help="a baseline instead")
     parser.add_argument("--align", choices=("none", "global", "bones"), default="none",
                         help="retarget the driving pose to the reference before generating (default: none)")  # fmt: skip
-    parser.add_argument("--limit", type=int, help="only the first N cases")
+    parser.add_argument("--limit", type=positive_int, help="only the first N cases")
     parser.add_argument("--split", help="only clips of this split (e.g. anthro)")
     parser.add_argument("--subset", help="only clips of this subset (e.g. test)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
@@ -47,12 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--i3d-weights", type=Path, help="pytorch-i3d rgb_imagenet.pt / i3d_pretrained_400.pt"
     )
     model = parser.add_argument_group("generation with --model")
-    model.add_argument("--steps", type=int, help="denoising steps (default: the model's own, see docs/cli.md)")
-    model.add_argument("--guidance", type=float, help="CFG scale (default: the model's own)")
     model.add_argument(
-        "--text-guidance", type=float, help="guidance on the prompt alone (default: the model's own)"
+        "--steps", type=positive_int, help="denoising steps (default: the model's own, see docs/cli.md)"
     )
-    model.add_argument("--seed", type=int, default=0, help="noise seed, the same for every case")
+    model.add_argument("--guidance", type=finite_float, help="CFG scale (default: the model's own)")
+    model.add_argument(
+        "--text-guidance", type=finite_float, help="guidance on the prompt alone (default: the model's own)"
+    )
+    model.add_argument("--seed", type=seed, default=0, help="noise seed, the same for every case")
     model.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

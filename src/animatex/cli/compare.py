@@ -26,14 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from animatex.evaluation.compare import DEFAULT_METRICS, compare_runs, comparison_table
+    from animatex.io import write_text
+    from animatex.io.atomic import check_writable
 
     if args.out is not None and args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    if args.out is not None:
+        check_writable(args.out)
     rows = compare_runs(args.base, args.runs, tuple(args.metrics or DEFAULT_METRICS))
     table = comparison_table(rows, args.base.name)
     print(table, end="")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
+        write_text(args.out, table)
         print(f"wrote {args.out}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from animatex.cli.arguments import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="prepare datasets", description="Dataset tools.")
@@ -21,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--out", type=Path, required=True, help="dataset root folder")
     prepare.add_argument("--split", default="human", choices=("human", "anthro"), help="(default: human)")
     prepare.add_argument("--subset", default="test", choices=("train", "test"), help="(default: test)")
-    prepare.add_argument("--size", type=int, help="centre-crop square and resize to SIZE (a multiple of 16)")
-    prepare.add_argument("--max-frames", type=int, help="only the first N frames of each video")
+    prepare.add_argument(
+        "--size", type=positive_int, help="centre-crop square and resize to SIZE (a multiple of 16)"
+    )
+    prepare.add_argument("--max-frames", type=positive_int, help="only the first N frames of each video")
     prepare.add_argument(
         "--backend", choices=("mediapipe", "dwpose"), default="mediapipe", help="pose detector"
     )

@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from animatex.cli.arguments import positive_int, seed
+
 if TYPE_CHECKING:
     from animatex.pipelines import AnimateXPipeline
 
@@ -35,14 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path,
                         help="AnimateXPipeline folder (default: weights/animatex-demo, else a tiny untrained one)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default outputs)")
-    parser.add_argument("--steps", type=int,
+    parser.add_argument("--steps", type=positive_int,
                         help=f"denoising steps (default: the model's own; {UNTRAINED_STEPS} for the untrained fallback)")  # fmt: skip
     # The demo model was trained on 64x64, 17-frame clips (weights/animatex-demo/README.md).
-    parser.add_argument("--frames", type=int, default=17, help="frames of the case (default 17)")
+    parser.add_argument("--frames", type=positive_int, default=17, help="frames of the case (default 17)")
     parser.add_argument(
-        "--size", type=int, default=64, help="case width = height, a multiple of 16 (default 64)"
+        "--size", type=positive_int, default=64, help="case width = height, a multiple of 16 (default 64)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.set_defaults(func=run)
 
@@ -67,11 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from animatex.cli.animate import print_warning
     from animatex.data.dataset import load_clip
     from animatex.data.generate import generate
-    from animatex.errors import AnimatexError
     from animatex.io import write_video
 
-    if args.steps is not None and args.steps < 1:
-        raise AnimatexError(f"--steps must be a positive integer, got {args.steps}")
     pipe, trained = resolve_pipeline(args.model, args.device)
     # A trained model samples with the settings saved in its model_index.json (the demo model: 4 steps, no CFG).
     steps = args.steps or (None if trained else UNTRAINED_STEPS)

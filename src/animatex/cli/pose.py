@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from animatex.cli.arguments import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("pose", help="extract and render poses", description="Pose tools.")
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--backend", choices=("mediapipe", "dwpose"), default="mediapipe", help="pose detector"
     )
     extract.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
-    extract.add_argument("--max-frames", type=int, help="only the first N frames")
+    extract.add_argument("--max-frames", type=positive_int, help="only the first N frames")
     extract.add_argument("--no-smooth", action="store_true", help="skip One-Euro temporal smoothing")
     extract.add_argument("--no-track", action="store_true", help="pick the most prominent person per frame")
     extract.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -31,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_extract(args: argparse.Namespace) -> int:
     from animatex.errors import AnimatexError
+    from animatex.io.atomic import check_writable
 
     if args.output.suffix != ".npz":
         raise AnimatexError(f"the pose file must end in .npz, got {args.output}")
@@ -39,6 +42,8 @@ def run_extract(args: argparse.Namespace) -> int:
     for path in (args.output, args.render):
         if path is not None and path.exists() and not args.overwrite:
             raise AnimatexError(f"{path} already exists; pass --overwrite to replace it")
+        if path is not None:
+            check_writable(path)
 
     from animatex.io import read_video, write_video
     from animatex.pose.detect import extract_poses

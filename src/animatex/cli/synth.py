@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from animatex.cli.arguments import positive_float, positive_int, seed
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,11 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", required=True, choices=("human", "anthro"), help="reference characters")
     parser.add_argument("--subset", default="train", choices=("train", "test"),
                         help="test also uses the held-out templates and motion families (default: train)")  # fmt: skip
-    parser.add_argument("--num", type=int, required=True, help="number of clips")
-    parser.add_argument("--seed", type=int, default=0, help="base seed; clips are reproducible from it")
-    parser.add_argument("--size", type=int, default=128, help="frame width = height, a multiple of 16")
-    parser.add_argument("--frames", type=int, default=33, help="frames per clip (4k+1 suits the Wan VAE)")
-    parser.add_argument("--fps", type=float, default=16.0, help="frame rate")
+    parser.add_argument("--num", type=positive_int, required=True, help="number of clips")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed; clips are reproducible from it")
+    parser.add_argument(
+        "--size", type=positive_int, default=128, help="frame width = height, a multiple of 16"
+    )
+    parser.add_argument(
+        "--frames", type=positive_int, default=33, help="frames per clip (4k+1 suits the Wan VAE)"
+    )
+    parser.add_argument("--fps", type=positive_float, default=16.0, help="frame rate")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--overwrite", action="store_true", help="replace the clips of an existing dataset")
     mode.add_argument("--append", action="store_true", help="add clips to an existing dataset")

@@ -1,12 +1,15 @@
 """Official Animate-X++ checkpoints (`animate-x++.ckpt`, `animate-x++_simple.ckpt`) -> AnimateXTransformer3DModel.
 
-What the release does when it loads one (docs/reference.md section 11):
+What the release does when it loads one (the official release's `examples/inference_480p.py`):
 - every key containing `lora` must contain `pipe.dit.`; the DiT weight it modifies is named by the `.lora_B.`
-  key; the merge is W += lora_B @ lora_A in bf16, with no alpha/rank scaling, biases untouched;
+  key; the merge is W += lora_B @ lora_A into the bf16 DiT, with no alpha/rank scaling, biases untouched (we
+  merge in the output dtype: the same for bf16, exact for fp32);
 - keys containing a pose-module name are loaded (strictly) into that module after stripping "<module>.";
 - every other key is ignored.
-We do the same, under our module names. Two official tensors have no exact counterpart here (see
-`POSE_MODULE_GAPS`); they are reported by the plan, never dropped silently.
+We do the same, under our module names. The keypoint encoder's first Linear is copied as is: our encoder reads
+the keypoints in the release's order (`keypoint_encoder_layout="official"`). The release's fixed 81-frame
+Conv1d becomes `pose_indicator.fixed_length_downsample`. One official tensor has no counterpart here (see
+`POSE_MODULE_GAPS`); it is reported by the plan, never dropped silently.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ _KEYPOINT_RENAMES = (
 )
 _RESAMPLER_RENAMES = (
     (r"^proj_out2\.", "proj_out."),  # the zero-initialised Linear(1024 -> model width)
+    (r"^proj_conv\.", "fixed_length_downsample."),  # Conv1d(81 -> 21 frames)
     (r"^(latents|proj_in\.|proj_out\.|norm_out\.|layers\.)", r"resampler.\1"),
 )
 
@@ -143,9 +147,12 @@ _RESAMPLER_RENAMES = (
 POSE_MODULE_GAPS = {
     "pose_embedding_before.pos_embed.pos_table": "fixed 330-frame sinusoid; the model computes the same "
     "table for any length (sinusoidal_frame_encoding)",
-    "pose_embedding_after.proj_conv": "Conv1d(81 -> 21 frames) hard-wired to 81 frames; our IPI reduces 4k+1 "
-    "frames with a stride-4 Conv1d (pose_indicator.temporal_downsample), which keeps its own initialisation",
 }
+# Targets of our IPI that no official tensor fills, and why.
+IPI_GENERATED_REASON = (
+    "the any-length temporal compression (ours, for windows other than the release's 81 frames) has no "
+    "official weights; it keeps its mean-over-4-frames initialisation"
+)
 
 
 def _pose_target(key: str) -> str | None:
@@ -202,18 +209,48 @@ def lora_source_keys(pairs: list[LoraPair]) -> set[str]:
 def ipi_gaps(target_keys: Iterable[str]) -> dict[str, str]:
     """Targets of our IPI that no official tensor fills (kept at the model's own initialisation)."""
     return {
-        key: POSE_MODULE_GAPS["pose_embedding_after.proj_conv"]
+        key: IPI_GENERATED_REASON
         for key in target_keys
         if key.startswith("pose_indicator.temporal_downsample.")
     }
 
 
 def pose_config_from_checkpoint(shapes: Mapping[str, torch.Size]) -> dict[str, object]:
-    """Which pose modules a checkpoint holds (the "simple" variant has no IPI)."""
+    """The transformer config fields a checkpoint decides: which pose modules it holds (the "simple" variant
+    has no IPI) and, for the full one, the frame count of its fixed-length temporal Conv1d."""
     has = {module: any(module + "." in key for key in shapes) for module in OFFICIAL_POSE_MODULES}
     if not has["dwpose_embedding"] or not has["randomref_embedding_pose"]:
         raise AnimatexError(
             "the checkpoint has no dwpose_embedding/randomref_embedding_pose tensors; expected an official "
             "animate-x++.ckpt or animate-x++_simple.ckpt"
         )
-    return {"use_pose_indicator": has["pose_embedding_before"] and has["pose_embedding_after"]}
+    if not (has["pose_embedding_before"] and has["pose_embedding_after"]):
+        return {"use_pose_indicator": False}
+    conv = [shape for key, shape in shapes.items() if key.endswith("pose_embedding_after.proj_conv.weight")]
+    fixed_frames = None
+    if conv:
+        ((out_frames, in_frames, _),) = conv
+        if out_frames != (in_frames - 1) // 4 + 1:
+            raise AnimatexError(
+                f"pose_embedding_after.proj_conv maps {in_frames} frames to {out_frames}; expected 4k+1 -> k+1 "
+                "(81 -> 21 in the release)"
+            )
+        fixed_frames = in_frames
+    return {
+        "use_pose_indicator": True,
+        "keypoint_encoder_layout": "official",
+        "pose_indicator_fixed_frames": fixed_frames,
+    }
+
+
+def describe_official_variant(config: Mapping[str, object]) -> str:
+    """One line: which official checkpoint variant a conversion found and what became of its temporal Conv1d."""
+    if not config.get("use_pose_indicator"):
+        return "official checkpoint: simple variant (no Implicit Pose Indicator)"
+    frames = config.get("pose_indicator_fixed_frames")
+    if frames is None:
+        return "official checkpoint: full variant (with the IPI); it holds no fixed-length temporal Conv1d"
+    return (
+        f"official checkpoint: full variant (with the IPI); its {frames}-frame temporal Conv1d was kept (used when "
+        f"the IPI sees {frames} frames; other lengths use the any-length compression)"
+    )

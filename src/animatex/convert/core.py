@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from animatex.errors import AnimatexError
+from animatex.io.tensors import load_torch_file
 
 Transform = Callable[..., torch.Tensor]
 
@@ -176,11 +177,7 @@ class TorchPickleSource(TensorSource):
             raise AnimatexError(f"missing weight file {self.path}")
         # Zip-format files are memory-mapped so a 10 GB text encoder costs no RAM until a tensor is read;
         # legacy (non-zip) pickles cannot be mapped and are read whole.
-        mmap = zipfile.is_zipfile(self.path)
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
-        except Exception as error:  # noqa: BLE001 - any unpickling failure means the file is not what we expect
-            raise AnimatexError(f"could not read {self.path} as a torch state dict: {error}") from error
+        state = load_torch_file(self.path, mmap=zipfile.is_zipfile(self.path))
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -8,6 +8,7 @@ model needs about one output shard of RAM, not the model's size.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from animatex.convert.animatex_ckpt import (
     LoraMerger,
     animatex_pose_plan,
+    describe_official_variant,
     ipi_gaps,
     lora_adapter_state_dict,
     parse_official_lora,
@@ -44,6 +46,7 @@ from animatex.convert.wan import (
     wan_vae_plan,
 )
 from animatex.errors import AnimatexError
+from animatex.io.atomic import write_failure
 
 # File names of the original Wan2.1-I2V-14B release.
 ORIGINAL_VAE = "Wan2.1_VAE.pth"
@@ -54,7 +57,7 @@ DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_enc
 # OpenAI CLIP normalisation, used by Wan's CLIP and by OpenCLIP ViT-H-14 alike.
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
-SCHEDULER_SHIFT = 5.0  # reference.md section 2
+SCHEDULER_SHIFT = 5.0  # Wan2.1, github.com/Wan-Video/Wan2.1
 
 
 @dataclass
@@ -151,7 +154,8 @@ def convert_transformer(
 
     folder = out / "transformer"
     writer = ShardedSafetensorsWriter(folder, "diffusion_pytorch_model", options.max_shard_bytes)
-    merger = LoraMerger(pairs, ckpt) if pairs and options.lora_mode == "merge" else None
+    # Merged in the output dtype: the release merges into its bf16 DiT, exact for bf16; fp32 keeps the delta whole.
+    merger = LoraMerger(pairs, ckpt, options.dtype) if pairs and options.lora_mode == "merge" else None
     write_plan(dit_plan, dit, writer, dtype=options.dtype, extra=merger)
     if merger is not None:
         merger.check_all_merged()
@@ -182,10 +186,12 @@ def _write_transformers_model(
 
 
 def _clip_processor(image_size: int):
+    """The release's CLIP input: the whole picture resized to image_size x image_size (no crop)."""
     from transformers import CLIPImageProcessorPil
 
     return CLIPImageProcessorPil(
-        size={"shortest_edge": image_size},
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
         crop_size={"height": image_size, "width": image_size},
         image_mean=CLIP_MEAN,
         image_std=CLIP_STD,
@@ -293,21 +299,63 @@ def write_model_index(out: Path) -> None:
     pipe.save_config(out)
 
 
+def is_pipeline_folder(folder: Path) -> bool:
+    """Whether `folder` holds an AnimateXPipeline written by `animatex convert` or save_pretrained."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(index, dict) and index.get("_class_name") == "AnimateXPipeline"
+
+
+def check_out_folder(out: Path, overwrite: bool = False) -> None:
+    """Refuse an `--out` that would lose user files: a file, or a non-empty folder that is not a pipeline."""
+    if out.exists() and not out.is_dir():
+        raise AnimatexError(f"--out {out} is a file; give the name of a new folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_pipeline_folder(out):
+        raise AnimatexError(
+            f"--out {out} is not empty and is not an animatex pipeline folder; choose a new or empty folder"
+        )
+    if not overwrite:
+        raise AnimatexError(f"--out {out} already holds a pipeline; pass --overwrite to replace it")
+
+
+def _move_into_place(built: Path, out: Path) -> None:
+    """Put the finished folder at `out`: a folder the user made is kept and filled, an old pipeline replaced."""
+    if not out.exists():
+        os.replace(built, out)
+    elif not any(out.iterdir()):
+        for entry in built.iterdir():
+            os.replace(entry, out / entry.name)
+        built.rmdir()
+    else:  # an old pipeline, with --overwrite: swap, then remove the old one
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(built, out)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def convert_to_pipeline(
     wan_dir: str | Path,
     out_dir: str | Path,
     official_ckpt: str | Path | None = None,
     openclip: str | Path | None = None,
     options: ConvertOptions | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """The whole `animatex convert`: returns the folder AnimateXPipeline.from_pretrained reads."""
+    """The whole `animatex convert`: returns the folder AnimateXPipeline.from_pretrained reads.
+
+    The pipeline is built in a hidden sibling folder and moved into place only when complete, so a failure
+    leaves `out_dir` as it was. `overwrite` replaces an existing pipeline folder (never other files).
+    """
     options = options or ConvertOptions()
     if options.lora_mode not in ("merge", "adapter"):
         raise AnimatexError(f"lora mode {options.lora_mode!r}: choose 'merge' or 'adapter'")
-    wan_dir, out = Path(wan_dir), Path(out_dir)
+    wan_dir, final = Path(wan_dir), Path(out_dir)
     layout = detect_wan_layout(wan_dir)
-    if out.exists() and any(out.iterdir()):
-        raise AnimatexError(f"--out {out} exists and is not empty; choose a new folder")
+    check_out_folder(final, overwrite)
     ckpt = None
     if official_ckpt is not None:
         ckpt = TorchPickleSource(official_ckpt)
@@ -315,9 +363,12 @@ def convert_to_pipeline(
         raise AnimatexError(
             f"missing --openclip file {openclip} (open_clip_pytorch_model.bin of OpenCLIP ViT-H-14)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
+        out.mkdir(parents=True)
         config = convert_transformer(wan_dir, layout, out, ckpt, options)
+        if ckpt is not None:
+            print(describe_official_variant(config))
         if layout == "diffusers":
             for part in DIFFUSERS_PARTS[1:]:
                 _copy_part(wan_dir / part, out / part)
@@ -334,7 +385,11 @@ def convert_to_pipeline(
 
         FlowMatchEulerDiscreteScheduler(shift=SCHEDULER_SHIFT).save_pretrained(out / "scheduler")
         write_model_index(out)
-    except BaseException:
+        _move_into_place(out, final)
+    except OSError as error:
         shutil.rmtree(out, ignore_errors=True)  # never leave a half-written folder that looks loadable
+        raise write_failure(final, error) from error
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
         raise
-    return out
+    return final

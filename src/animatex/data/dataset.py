@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
-from animatex.io import read_image, read_video, write_image, write_video
+from animatex.io import atomic_output, read_image, read_video, write_image, write_text, write_video
 from animatex.pose.sequence import PoseSequence
 
 FORMAT_VERSION = 1
@@ -61,7 +61,8 @@ class Clip:
 def _save_masks(path: Path, masks: np.ndarray) -> None:
     # Bit-packed and compressed: lossless, about 1 bit per pixel before compression.
     masks = np.asarray(masks, bool)
-    np.savez_compressed(path, **{MASKS_KEY: np.packbits(masks, axis=-1), "shape": np.array(masks.shape)})
+    with atomic_output(path) as tmp:
+        np.savez_compressed(tmp, **{MASKS_KEY: np.packbits(masks, axis=-1), "shape": np.array(masks.shape)})
 
 
 def load_masks(path: str | Path) -> np.ndarray:
@@ -99,7 +100,7 @@ def write_clip(
     write_video(folder / "driving.mp4", driving, fps, crf=crf)
     poses.save(folder / "poses.npz")
     reference_pose.save(folder / "reference_pose.npz")
-    (folder / "caption.txt").write_text(caption.strip() + "\n", encoding="utf-8")
+    write_text(folder / "caption.txt", caption.strip() + "\n")
     if target is not None:
         write_video(folder / "target.mp4", target, fps, crf=crf)
         target_poses.save(folder / "target_poses.npz")
@@ -107,7 +108,7 @@ def write_clip(
     if background is not None:
         write_video(folder / "background.mp4", background, fps, crf=crf)
     meta = {"format_version": FORMAT_VERSION, **meta}
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    write_text(folder / "meta.json", json.dumps(meta, indent=1) + "\n")
     return folder
 
 
@@ -173,10 +174,11 @@ def append_index(root: str | Path, records: list[dict]) -> None:
         raise AnimatexError(
             f"{root} already has clips named {', '.join(clash[:3])}: pick other names (or seed), or --overwrite"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record) + "\n")
+    # Rewritten whole rather than appended, so a full disk cannot leave a half line behind.
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    write_text(path, old + "".join(json.dumps(record) + "\n" for record in records))
 
 
 def index_record(name: str, meta: dict) -> dict:

@@ -13,12 +13,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from animatex.data.dataset import CLIPS_DIR, append_index, index_record, prepare_root, write_clip
 from animatex.errors import AnimatexError
-from animatex.io import VIDEO_SUFFIXES, read_video
+from animatex.io import VIDEO_SUFFIXES, read_video, resize_frames
 
 DEFAULT_CAPTION = "a person is dancing, the background stays still."
 
@@ -36,9 +35,7 @@ def fit_frames(frames: np.ndarray, size: int | None) -> np.ndarray:
         raise AnimatexError(f"--size must be a multiple of 16 and at least 32, got {size}")
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = frames[:, top : top + side, left : left + side]
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(f, (size, size), interpolation=interpolation) for f in square])
+    return resize_frames(frames[:, top : top + side, left : left + side], size, size)
 
 
 def find_videos(videos_dir: str | Path) -> list[Path]:
@@ -94,6 +91,8 @@ def prepare_videos(
     if size is not None and (size < 32 or size % 16):
         raise AnimatexError(f"--size must be a multiple of 16 and at least 32, got {size}")
     videos = find_videos(videos_dir)
+    for video in videos:  # a broken video is reported before anything is written
+        read_video(video, max_frames=1)
     root = prepare_root(out, overwrite=overwrite, append=append)
     folders = []
     for number, video in enumerate(videos, 1):

@@ -29,6 +29,7 @@ import numpy as np
 from animatex.data.captions import stated_side, subject_of, with_side
 from animatex.data.dataset import Clip, ClipDataset
 from animatex.evaluation.metrics import bg_motion, to_float_video
+from animatex.io import write_text
 from animatex.pose.retarget import align
 from animatex.pose.sequence import PoseSequence
 
@@ -118,8 +119,8 @@ def run_prompt_checks(
     summary = summarize(cases)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "prompts.json").write_text(json.dumps({"summary": summary, "cases": cases}, indent=2) + "\n")
-    (out / "prompts.md").write_text(_markdown(summary, cases))
+    write_text(out / "prompts.json", json.dumps({"summary": summary, "cases": cases}, indent=2) + "\n")
+    write_text(out / "prompts.md", _markdown(summary, cases))
     return summary
 
 

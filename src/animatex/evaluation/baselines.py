@@ -2,7 +2,7 @@
 
 - `copy_reference`: the reference image repeated; no motion at all.
 - `rigid_warp`: "impose the driving pose rigidly", the approach Animate-X argues against
-  (reference.md section 1): every limb of the reference character is cut out around its bone and moved
+  (the Animate-X paper, arXiv 2410.10306): every limb of the reference character is cut out around its bone and moved
   by the similarity transform that maps its reference bone onto the driving bone. A short-legged
   character driven by a human skeleton gets human-length legs: exactly the failure the Pose Indicator
   targets.
@@ -54,7 +54,7 @@ def _as_uint8_image(image: np.ndarray, name: str) -> np.ndarray:
 
 def _body_in_pixels(pose: PoseSequence, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """(F, 18, 2) body positions rescaled to a width x height image, (F, 18) visibility."""
-    body = pose.body[..., :2].astype(np.float64) * [width / pose.width, height / pose.height]
+    body = pose.rescaled(width, height).body[..., :2].astype(np.float64)
     return body, pose.body[..., 2] >= CONFIDENCE_THRESHOLD
 
 

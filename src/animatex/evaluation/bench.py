@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from animatex.data.dataset import Clip, ClipDataset
+from animatex.errors import OutputError
 from animatex.evaluation import metrics
 from animatex.evaluation.baselines import copy_reference, rigid_warp
 from animatex.evaluation.perceptual import DistributionMetrics, FeatureNetworks, lpips_video
-from animatex.io import write_image
+from animatex.io import atomic_output, resize_frames, write_image, write_text
 from animatex.pose.retarget import align
 from animatex.pose.sequence import PoseSequence
 
@@ -67,32 +67,20 @@ def prompted_pipeline_generator(
     device: str = "cpu",
     text_guidance_scale: float | None = None,
 ) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
-    """An `AnimateXPipeline` (or its folder) as `(clip, aligned pose, prompt) -> frames`: the pose drawn as the
-    pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidances left None
-    take the model's own defaults (its model_index.json)."""
-    import torch
-
-    from animatex.pose.draw import draw_pose_video
+    """An `AnimateXPipeline` (or its folder) as `(clip, aligned pose, prompt) -> frames` through `animate()`
+    at the clip's size: the driving video for the IPI, one fixed seed for every case. Steps and guidances left
+    None take the model's own defaults (its model_index.json)."""
+    from animatex.animate import animate
 
     pipe = _pipeline(model, device)
-    pipe.set_progress_bar_config(disable=True)
 
     def generate(clip: Clip, pose: PoseSequence, prompt: str) -> np.ndarray:
         height, width = clip.reference.shape[:2]
-        output = pipe(
-            image=clip.reference,
-            pose_video=draw_pose_video(pose, width, height),
-            pose_keypoints=pose,
-            driving_video=clip.driving,
-            ref_pose=draw_pose_video(clip.reference_pose[0], width, height)[0],
-            prompt=prompt,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            text_guidance_scale=text_guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        )
-        return output.frames[0]
+        return animate(
+            pipe, clip.reference, pose, driving=clip.driving[: len(pose)], reference_pose=clip.reference_pose[:1],
+            prompt=prompt, align="none", size=(width, height), num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, text_guidance_scale=text_guidance_scale, seed=seed, progress=False,
+        ).frames  # fmt: skip
 
     return generate
 
@@ -142,12 +130,7 @@ def conform(frames: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, n
         result = np.round(metrics.to_float_video(result, "generated video") * 255).astype(np.uint8)
     count = min(len(result), len(ground_truth))
     result, truth = result[:count], ground_truth[:count]
-    if result.shape[1:3] != truth.shape[1:3]:
-        height, width = truth.shape[1:3]
-        shrink = result.shape[1] > height
-        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        result = np.stack([cv2.resize(f, (width, height), interpolation=interpolation) for f in result])
-    return result, truth
+    return resize_frames(result, truth.shape[2], truth.shape[1]), truth
 
 
 def case_metrics(
@@ -186,8 +169,7 @@ def case_grid(
 ) -> np.ndarray:
     """An image with one row per sampled frame: reference | ground truth | result."""
     height, width = truth.shape[1:3]
-    if reference.shape[:2] != (height, width):
-        reference = cv2.resize(reference, (width, height), interpolation=cv2.INTER_AREA)
+    reference = resize_frames(reference, width, height)
     picks = np.unique(np.linspace(0, len(truth) - 1, min(rows, len(truth))).round().astype(int))
     gap = np.full((height, 2, 3), 255, np.uint8)
     lines = [np.hstack([reference, gap, truth[i], gap, result[i]]) for i in picks]
@@ -280,6 +262,8 @@ def run_bench(
             results.cases.append(
                 {"name": name, "status": "ok", "seconds": time.perf_counter() - start, "metrics": values}
             )
+        except OutputError:  # a full disk ends the benchmark: every later case would fail the same way
+            raise
         except Exception as error:  # one broken case must not end a long benchmark
             log(f"case {name} failed: {type(error).__name__}: {error}")
             results.cases.append(
@@ -312,9 +296,10 @@ def write_report(results: BenchResults, out: str | Path) -> None:
     """results.json, results.md (a table) and chart.png in `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results.to_json(), indent=1) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(_markdown(results), encoding="utf-8")
-    _chart(results, out / "chart.png")
+    write_text(out / "results.json", json.dumps(results.to_json(), indent=1) + "\n")
+    write_text(out / "results.md", _markdown(results))
+    with atomic_output(out / "chart.png") as tmp:
+        _chart(results, tmp)
 
 
 def _markdown(results: BenchResults) -> str:

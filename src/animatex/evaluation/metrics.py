@@ -1,4 +1,4 @@
-"""Pixel metrics between a generated video and its ground truth (reference.md section 8).
+"""Pixel metrics between a generated video and its ground truth (Animate-X, arXiv 2410.10306, A2Bench evaluation).
 
 Every function takes videos as (F, H, W, 3) arrays, uint8 (0..255) or float (0..1), and works in float64
 on [0, 1] values. Frame-wise metrics are computed per frame and then averaged over frames, as the

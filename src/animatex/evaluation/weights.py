@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from animatex.errors import AnimatexError
+from animatex.io.tensors import load_torch_file
 
 # Wrappers seen around state dicts in the wild: {"state_dict": ...} and DataParallel "module." prefixes.
 _WRAPPER_KEYS = ("state_dict", "model", "net")
@@ -25,12 +26,14 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # pickle and zip errors come in many types
-            raise AnimatexError(f"{path} is not a readable torch state-dict file ({error})") from error
+            state = load_file(str(path))
+        except Exception as error:  # noqa: BLE001 - safetensors raises its own error type for a damaged header
+            raise AnimatexError(
+                f"{path} is not a safetensors file or is damaged; download it again"
+            ) from error
+    else:
+        state = load_torch_file(path)
     for key in _WRAPPER_KEYS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

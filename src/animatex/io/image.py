@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
+from animatex.io.atomic import atomic_output
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -47,6 +48,21 @@ def to_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.round(data * 255.0).astype(np.uint8)
 
 
+def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize uint8 (H, W, 3) or (F, H, W, 3) frames to width x height: area averaging when shrinking (no
+    aliasing), bilinear otherwise; the same array when the size already matches."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.shape[-3:-1] == (height, width):
+        return frames
+    shrink = frames.shape[-2] > width or frames.shape[-3] > height
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    if frames.ndim == 3:
+        return cv2.resize(frames, (width, height), interpolation=interpolation)
+    return np.stack([cv2.resize(frame, (width, height), interpolation=interpolation) for frame in frames])
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as uint8 RGB (H, W, 3); alpha is composited over white."""
     import imageio.v3 as iio
@@ -57,18 +73,20 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         image = iio.imread(path, index=0) if path.suffix.lower() in (".gif", ".webp") else iio.imread(path)
     except Exception as error:  # imageio raises many types for a corrupt or foreign file
-        raise AnimatexError(f"cannot read image {path}: {error}") from error
+        raise AnimatexError(
+            f"cannot read image {path}: not a picture or damaged; check that it opens, or save it again as png"
+        ) from error
     return to_rgb_uint8(image, str(path))
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 image (or float in 0..1) as png/jpg/...; creates parent folders."""
+    """Write an (H, W, 3) uint8 image (or float in 0..1) as png/jpg/..., whole or not at all; creates folders."""
     import imageio.v3 as iio
 
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise AnimatexError(f"{path}: unknown image type, use one of {', '.join(IMAGE_SUFFIXES)}")
     image = to_rgb_uint8(image, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, image)
+    with atomic_output(path) as tmp:
+        iio.imwrite(tmp, image)
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
+from animatex.io.atomic import EncoderError, atomic_output
 from animatex.io.image import IMAGE_SUFFIXES, read_image, to_rgb_uint8
 
 # Frame rate given to sources that carry none (a single image, a folder of frames): Wan2.1 renders at 16.
@@ -67,6 +68,7 @@ def _read_gif(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], flo
 def _read_ffmpeg(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], float]:
     import imageio_ffmpeg
 
+    # imageio-ffmpeg catches ffmpeg's stderr; its errors carry all of it, which `_decoder_complaint` trims.
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
         meta = next(reader)
@@ -80,6 +82,21 @@ def _read_ffmpeg(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], 
     finally:
         reader.close()
     return frames, fps
+
+
+def _decoder_complaint(error: BaseException, path: Path) -> str:
+    """The one line of a decoder's error worth showing: ffmpeg's last stderr line, without the file name."""
+    text = str(error)
+    if "=== stderr ===" in text:
+        text = text.split("=== stderr ===", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    last = lines[-1]
+    for prefix in (str(path), path.name):
+        if last.startswith(prefix):
+            last = last[len(prefix) :].lstrip(" :")
+    return last[:160]
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
@@ -106,11 +123,16 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
     except AnimatexError:
         raise
     except Exception as error:  # ffmpeg and PIL raise OSError/RuntimeError/StopIteration on bad files
+        if path.is_file() and path.stat().st_size == 0:
+            raise AnimatexError(f"video {path} is empty (0 bytes); copy or export it again") from error
         raise AnimatexError(
-            f"cannot read video {path}: {str(error).strip() or type(error).__name__}"
+            f"cannot read video {path}: not a video or damaged ({_decoder_complaint(error, path)}); check "
+            "that it plays, or export it again as mp4 or as a folder of frames"
         ) from error
     if not frames:
-        raise AnimatexError(f"video {path} has no frames")
+        raise AnimatexError(
+            f"video {path} has no frames (empty or cut short); check that it plays, or export it again"
+        )
     return np.stack(frames), fps
 
 
@@ -141,27 +163,29 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    import errno
+    import os
+    import signal
+    import subprocess
+
     import imageio_ffmpeg
 
-    frames = _pad_even(frames)
+    frames = np.ascontiguousarray(_pad_even(frames))
     height, width = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        quality=None,
-        macro_block_size=1,  # we pad to even sizes ourselves instead of letting ffmpeg resize to 16
-        output_params=["-crf", str(crf), "-preset", "medium"],
-    )
-    writer.send(None)  # start the generator
-    try:
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-    finally:
-        writer.close()
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.02f}", "-i", "-",
+        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "medium",
+        "-f", "mp4", str(path),
+    ]  # fmt: skip
+    # ffmpeg's complaints are captured, not shown, and its exit status decides: a full disk often only shows
+    # when the trailer is written, after every frame went down the pipe without error.
+    process = subprocess.run(command, input=memoryview(frames).cast("B"), capture_output=True, check=False)
+    if process.returncode == -signal.SIGXFSZ:  # killed for outgrowing the file size limit
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    if process.returncode != 0:
+        lines = process.stderr.decode(errors="replace").strip().splitlines()
+        raise EncoderError(lines[-1] if lines else f"ffmpeg exited with status {process.returncode}")
 
 
 def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -178,7 +202,9 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
 def write_video(
     path: str | Path, frames: np.ndarray | Sequence[np.ndarray], fps: float = DEFAULT_FPS, *, crf: int = 18
 ) -> Path:
-    """Write frames (F, H, W, 3) uint8 (or float in 0..1) as H.264 mp4 or gif; creates parent folders.
+    """Write frames (F, H, W, 3) uint8 (or float in 0..1) as H.264 mp4 or gif, whole or not at all.
+
+    Creates parent folders; a failed write raises `OutputError` and leaves any old file as it was.
 
     mp4: libx264, yuv420p, constant quality `crf` (0 lossless luma .. 51 worst; 18 looks lossless);
     odd sizes get one repeated edge row/column. gif: delays rounded to 1/100 s, loops forever.
@@ -192,9 +218,9 @@ def write_video(
     if not 0 <= int(crf) <= 51:
         raise AnimatexError(f"{path}: crf must lie in 0..51, got {crf}")
     frames = _as_frames(frames, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        _write_gif(path, frames, float(fps))
-    else:
-        _write_mp4(path, frames, float(fps), int(crf))
+    with atomic_output(path) as tmp:
+        if suffix == ".gif":
+            _write_gif(tmp, frames, float(fps))
+        else:
+            _write_mp4(tmp, frames, float(fps), int(crf))
     return path

@@ -92,7 +92,8 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
         "pose_indicator_blocks": (1, 2),
         "vae_scale_factor_spatial": 4,
     },
-    # Wan2.1-I2V-14B-720P with the official Animate-X++ pose modules (docs/reference.md sections 2-4).
+    # Wan2.1-I2V-14B-720P with the official Animate-X++ pose modules (the official release,
+    # github.com/Lucaria-Academy/Animate-X-plusplus).
     "wan2.1-i2v-14b": {
         **_WAN_I2V_LAYOUT,
         "num_attention_heads": 40,
@@ -113,6 +114,7 @@ ANIMATEX_PRESETS: dict[str, dict[str, Any]] = {
         "keypoint_encoder_heads": 8,
         "keypoint_encoder_ffn_dim": 1024,
         "pose_indicator_blocks": None,  # blocks 2..20
+        "pose_indicator_fixed_frames": 81,  # the release's Conv1d (81 -> 21 frames)
     },
 }
 

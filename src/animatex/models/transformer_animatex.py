@@ -1,8 +1,9 @@
 """Animate-X++ transformer: the Wan2.1 DiT plus the explicit and implicit pose conditions, in this one file.
 
 Order: helpers -> `PoseGuider` -> `RefPoseEncoder` -> `ImplicitPoseIndicator` (keypoint encoder, Perceiver
-resampler) -> `AnimateXTransformer3DModel`. Facts come from docs/reference.md sections 2-4 (Animate-X, arXiv
-2410.10306; Animate-X++, arXiv 2508.09454); the Wan part is diffusers' `WanTransformer3DModel` unchanged.
+resampler) -> `AnimateXTransformer3DModel`. Facts come from the papers (Animate-X, arXiv 2410.10306;
+Animate-X++, arXiv 2508.09454) and the official release (github.com/Lucaria-Academy/Animate-X-plusplus); the
+Wan part is diffusers' `WanTransformer3DModel` unchanged.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class ChannelsLastConv3d(nn.Conv3d):
 
 
 class PoseGuider(nn.Module):
-    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, reference.md section 3).
+    """Rendered driving-pose video -> one feature per DiT token (Conv3d stack, the official release's `dwpose_embedding`).
 
     Six stride-1/2 convolutions reach the VAE latent grid (4x time, 8x space); the last convolution is a
     second patch embedding whose kernel and stride equal the DiT `patch_size`. For a 4x-spatial VAE the first
@@ -248,8 +249,16 @@ class RefPoseEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+# How the keypoint encoder reads its input (config `keypoint_encoder_layout`):
+# "official": the release's layout: each frame's keypoints flattened as x_0..x_{K-1} then y_0..y_{K-1}, and the
+#     frame position encoding added once to the embedded input; the layers run plain self-attention.
+# "legacy": animatex before it matched the release (models saved without the field, e.g. the demo model):
+#     (x, y) pairs interleaved, and the encoding added to the queries and keys of every layer (DETR style).
+KEYPOINT_ENCODER_LAYOUTS = ("official", "legacy")
+
+
 class KeypointEncoderLayer(nn.Module):
-    """Post-norm transformer encoder layer; the frame encoding is added to queries and keys only (DETR style)."""
+    """Post-norm transformer encoder layer; a given frame encoding is added to queries and keys only."""
 
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1):
         super().__init__()
@@ -262,8 +271,10 @@ class KeypointEncoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(self, hidden_states: torch.Tensor, frame_encoding: torch.Tensor) -> torch.Tensor:
-        query = key = hidden_states + frame_encoding
+    def forward(
+        self, hidden_states: torch.Tensor, frame_encoding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        query = key = hidden_states if frame_encoding is None else hidden_states + frame_encoding
         attn_output = self.self_attn(query, key, hidden_states, need_weights=False)[0]
         hidden_states = self.norm1(hidden_states + self.dropout1(attn_output))
         ff_output = self.linear2(self.dropout(F.relu(self.linear1(hidden_states))))
@@ -271,7 +282,7 @@ class KeypointEncoderLayer(nn.Module):
 
 
 class KeypointEncoder(nn.Module):
-    """Per-frame body keypoints -> one query token per frame (the IPI query, reference.md section 4)."""
+    """Per-frame body keypoints -> one query token per frame (the IPI query, Animate-X, arXiv 2410.10306, and the official release's IPI module)."""
 
     def __init__(
         self,
@@ -281,9 +292,15 @@ class KeypointEncoder(nn.Module):
         num_heads: int = 8,
         ffn_dim: int = 1024,
         dropout: float = 0.1,
+        layout: str = "official",
     ):
         super().__init__()
+        if layout not in KEYPOINT_ENCODER_LAYOUTS:
+            raise ValueError(
+                f"keypoint_encoder_layout must be one of {KEYPOINT_ENCODER_LAYOUTS}, got {layout!r}"
+            )
         self.num_keypoints = num_keypoints
+        self.layout = layout
         self.keypoint_embed = nn.Sequential(nn.Linear(num_keypoints * 2, dim // 2), nn.Linear(dim // 2, dim))
         self.layers = nn.ModuleList(
             [KeypointEncoderLayer(dim, num_heads, ffn_dim, dropout) for _ in range(num_layers)]
@@ -302,11 +319,16 @@ class KeypointEncoder(nn.Module):
     def forward(self, pose_keypoints: torch.Tensor) -> torch.Tensor:
         """(B, F, K, 2) in [0, 1], -1 = invisible -> (B, F, dim)."""
         batch_size, num_frames = pose_keypoints.shape[:2]
+        if self.layout == "official":
+            pose_keypoints = pose_keypoints.transpose(2, 3)  # (B, F, 2, K): all x, then all y
         hidden_states = pose_keypoints.reshape(batch_size, num_frames, self.num_keypoints * 2)  # (B, F, 2K)
         hidden_states = self.keypoint_embed(hidden_states)  # (B, F, dim)
         frame_encoding = sinusoidal_frame_encoding(
             num_frames, hidden_states.shape[-1], hidden_states.device, hidden_states.dtype
         )[None]  # (1, F, dim)
+        if self.layout == "official":
+            hidden_states = hidden_states + frame_encoding
+            frame_encoding = None
         for layer in self.layers:
             hidden_states = layer(hidden_states, frame_encoding)
         return self.proj_out(hidden_states)
@@ -392,9 +414,14 @@ class PerceiverResampler(nn.Module):
 class ImplicitPoseIndicator(nn.Module):
     """IPI: motion token + keypoint query per frame -> one residual vector per latent frame (section 4).
 
-    The temporal compression is ours: the official release uses a Conv1d over a fixed 81-frame axis; here the
-    first frame is repeated 3 times (as for the VAE) and a stride-4 Conv1d reduces 4k+4 frames to k+1, so any
-    4k+1 length works. It starts as a mean over each group of 4 frames.
+    Two temporal compressions of the per-frame tokens to latent frames:
+    - fixed length (`fixed_frames`, 81 in the release): the release's Conv1d, whose input channels are the
+      81 frames and whose length axis is the feature axis (kernel 3, padding 1), giving 21 latent frames. It
+      runs when the IPI sees exactly `fixed_frames` frames, and only in models built with it (converted full
+      checkpoints);
+    - any length (ours): the first frame repeated 3 times (as for the VAE) and a stride-4 Conv1d over time,
+      4k+4 frames -> k+1, for every other length. It starts as a mean over each group of 4 frames.
+    `temporal_compression(num_frames)` names the one a call runs (logged at info level when it runs).
     """
 
     def __init__(
@@ -410,6 +437,8 @@ class ImplicitPoseIndicator(nn.Module):
         keypoint_encoder_ffn_dim: int = 1024,
         keypoint_encoder_dropout: float = 0.1,
         num_keypoints: int = 18,
+        keypoint_encoder_layout: str = "official",
+        fixed_frames: int | None = None,
     ):
         super().__init__()
         self.keypoint_encoder = KeypointEncoder(
@@ -419,6 +448,7 @@ class ImplicitPoseIndicator(nn.Module):
             keypoint_encoder_heads,
             keypoint_encoder_ffn_dim,
             keypoint_encoder_dropout,
+            keypoint_encoder_layout,
         )
         self.resampler = PerceiverResampler(
             dim, num_layers, num_heads, head_dim, embedding_dim=motion_embed_dim
@@ -426,10 +456,18 @@ class ImplicitPoseIndicator(nn.Module):
         self.temporal_downsample = nn.Conv1d(
             dim, dim, kernel_size=VAE_SCALE_FACTOR_TEMPORAL, stride=VAE_SCALE_FACTOR_TEMPORAL
         )
+        self.fixed_frames = fixed_frames
+        self.fixed_length_downsample = None
+        if fixed_frames is not None:
+            if fixed_frames < 1 or (fixed_frames - 1) % VAE_SCALE_FACTOR_TEMPORAL:
+                raise ValueError(f"pose_indicator_fixed_frames must be 4k+1 (e.g. 81), got {fixed_frames}")
+            self.fixed_length_downsample = nn.Conv1d(
+                fixed_frames, num_latent_frames(fixed_frames), kernel_size=3, padding=1
+            )
         self.proj_out = nn.Linear(dim, out_dim)
 
     def initialize_weights(self) -> None:
-        """Default init, mean-pool temporal reduction, and a zero output layer so the DiT starts unchanged."""
+        """Default init, mean-pool temporal reductions, and a zero output layer so the DiT starts unchanged."""
         self.keypoint_encoder.initialize_weights()
         self.resampler.initialize_weights()
         with torch.no_grad():
@@ -438,8 +476,27 @@ class ImplicitPoseIndicator(nn.Module):
             eye = torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
             weight.add_(eye[:, :, None] / weight.shape[-1])
             self.temporal_downsample.bias.zero_()
+            if self.fixed_length_downsample is not None:
+                # The same group means through the centre tap: latent frame 0 is frame 0, latent frame j
+                # the mean of frames 4j-3..4j.
+                weight = self.fixed_length_downsample.weight  # (k+1, 4k+1, 3)
+                weight.zero_()
+                weight[0, 0, 1] = 1.0
+                group = VAE_SCALE_FACTOR_TEMPORAL
+                for latent in range(1, weight.shape[0]):
+                    weight[latent, group * (latent - 1) + 1 : group * latent + 1, 1] = 1.0 / group
+                self.fixed_length_downsample.bias.zero_()
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
+
+    def _runs_fixed_length(self, num_frames: int) -> bool:
+        return self.fixed_length_downsample is not None and num_frames == self.fixed_frames
+
+    def temporal_compression(self, num_frames: int) -> str:
+        """Which compression a call with `num_frames` driving frames runs, in words."""
+        if self._runs_fixed_length(num_frames):
+            return f"the official {num_frames}-frame Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
+        return f"the any-length stride-4 Conv1d ({num_frames} -> {num_latent_frames(num_frames)})"
 
     def forward(self, motion_embeds: torch.Tensor, pose_keypoints: torch.Tensor) -> torch.Tensor:
         """motion_embeds (B, 4k+1, D), pose_keypoints (B, 4k+1, K, 2) -> (B, k+1, out_dim)."""
@@ -449,9 +506,15 @@ class ImplicitPoseIndicator(nn.Module):
         motion_embeds = motion_embeds.flatten(0, 1)[:, None]  # (B*F, 1, D)
         hidden_states = self.resampler(motion_embeds, query)  # (B*F, 1, dim)
         hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
-        hidden_states = pad_first_frame(hidden_states, dim=1)  # (B, 4k+4, dim)
-        hidden_states = self.temporal_downsample(hidden_states.transpose(1, 2))  # (B, dim, k+1)
-        return self.proj_out(hidden_states.transpose(1, 2))  # (B, k+1, out_dim)
+        logger.info(f"Implicit Pose Indicator: {self.temporal_compression(num_frames)}")
+        if self._runs_fixed_length(num_frames):
+            # Frames are the conv's channels and the feature axis its length, as in the release.
+            hidden_states = self.fixed_length_downsample(hidden_states)  # (B, k+1, dim)
+        else:
+            hidden_states = pad_first_frame(hidden_states, dim=1)  # (B, 4k+4, dim)
+            hidden_states = self.temporal_downsample(hidden_states.transpose(1, 2))  # (B, dim, k+1)
+            hidden_states = hidden_states.transpose(1, 2)  # (B, k+1, dim)
+        return self.proj_out(hidden_states)  # (B, k+1, out_dim)
 
 
 @dataclass
@@ -519,9 +582,17 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         pose_indicator_layers / pose_indicator_heads / pose_indicator_head_dim (`int`): resampler depth/heads.
         keypoint_encoder_layers / keypoint_encoder_heads / keypoint_encoder_ffn_dim (`int`): keypoint encoder.
         pose_indicator_blocks (`tuple[int, int]`, *optional*): inclusive range of blocks whose input receives
-            the IPI. None = (2, num_layers // 2), clamped to the existing blocks.
+            the IPI. None = the release's rule, blocks 2..num_layers // 2: empty below 4 blocks (the IPI then
+            feeds no block; a warning says so), so small models name their range.
         keypoint_encoder_dropout (`float`): dropout inside the keypoint encoder (0.1 as in the official code).
         num_keypoints (`int`): body keypoints per frame in `pose_keypoints` (18, OpenPose order).
+        keypoint_encoder_layout (`str`): "official" (the release: keypoints read as all x then all y, the frame
+            encoding added once to the input) or "legacy" (animatex's earlier layout: (x, y) pairs, the
+            encoding added to queries and keys in every layer). A saved config without the field loads as
+            "legacy" (`extract_init_dict`), so older models compute what they were trained to.
+        pose_indicator_fixed_frames (`int`, *optional*): build the release's fixed-length temporal Conv1d for
+            this many driving frames (81 in converted full checkpoints); the IPI runs it whenever it sees exactly
+            that many frames and the any-length compression otherwise. None: any-length only.
         vae_scale_factor_spatial (`int`): spatial compression of the VAE the pose modules are built for: 8
             (Wan2.1) or 4 (one downsampling fewer, the demo model's); the state-dict layout is the same.
         mask_text_padding (`bool`): keep the zero padding of the text embeddings out of the text
@@ -580,6 +651,8 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         num_keypoints: int = 18,
         vae_scale_factor_spatial: int = VAE_SCALE_FACTOR_SPATIAL,
         mask_text_padding: bool = False,
+        keypoint_encoder_layout: str = "official",
+        pose_indicator_fixed_frames: int | None = None,
     ) -> None:
         if vae_scale_factor_spatial not in SUPPORTED_SPATIAL_FACTORS:
             raise ValueError(
@@ -646,14 +719,21 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 keypoint_encoder_ffn_dim,
                 keypoint_encoder_dropout,
                 num_keypoints,
+                keypoint_encoder_layout,
+                pose_indicator_fixed_frames,
             )
         self.pose_indicator_block_range = self._resolve_block_range(pose_indicator_blocks, num_layers)
+        start, end = self.pose_indicator_block_range
+        if use_pose_indicator and start > end:
+            logger.warning(
+                f"With {num_layers} blocks the default IPI range, blocks 2..{num_layers // 2}, is empty: the "
+                "implicit pose indicator feeds no block. Set pose_indicator_blocks to use it."
+            )
         if use_pose_indicator:
-            first_block, last_block = self.pose_indicator_block_range
             self._cp_plan = {
                 key: dict(value) if isinstance(value, dict) else value for key, value in self._cp_plan.items()
             }
-            for index in range(first_block, last_block + 1):
+            for index in range(start, end + 1):
                 HookRegistry.check_if_exists_or_initialize(self.blocks[index]).register_hook(
                     PoseIndicatorHook(), POSE_INDICATOR_HOOK
                 )
@@ -665,11 +745,22 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
             for block in self.blocks:
                 block.attn2.set_processor(TextPaddingMaskedAttnProcessor())
 
+    @classmethod
+    def extract_init_dict(cls, config_dict: dict[str, Any], **kwargs: Any):
+        """diffusers' config -> __init__ kwargs, plus one migration: an AnimateX config saved before
+        `keypoint_encoder_layout` existed holds weights trained with the legacy layout (a plain Wan config
+        has no pose weights, so its new IPI follows the release)."""
+        init_dict, unused_kwargs, hidden_dict = super().extract_init_dict(config_dict, **kwargs)
+        saved_by_animatex = config_dict.get("_class_name") == cls.__name__
+        if saved_by_animatex and "keypoint_encoder_layout" not in {*config_dict, *init_dict}:
+            init_dict["keypoint_encoder_layout"] = "legacy"
+        return init_dict, unused_kwargs, hidden_dict
+
     @staticmethod
     def _resolve_block_range(blocks: Iterable[int] | None, num_layers: int) -> tuple[int, int]:
+        """Inclusive (start, end) of the blocks fed the IPI; start > end when the release's range is empty."""
         if blocks is None:
-            start = min(2, num_layers - 1)
-            return start, max(start, num_layers // 2)
+            return 2, num_layers // 2  # the release: 2 <= i <= L // 2
         start, end = (int(b) for b in blocks)
         if not 0 <= start <= end < num_layers:
             raise ValueError(

@@ -20,6 +20,8 @@ NUM_BODY_KEYPOINTS = 18
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor
 VideoInput = list[PIL.Image.Image] | list[np.ndarray] | np.ndarray | torch.Tensor
 KeypointsInput = np.ndarray | torch.Tensor | PoseSequence
+PoseVideoInput = VideoInput | PoseSequence  # rendered skeleton frames, or the poses to draw
+PoseImageInput = ImageInput | PoseSequence  # a rendered skeleton picture, or a one-frame pose to draw
 
 IMAGE_FORMS = "a PIL image, a uint8 array (H, W, 3), or a tensor (3, H, W) in [0, 1]"
 VIDEO_FORMS = (
@@ -120,6 +122,34 @@ def check_video(video: object, name: str) -> FramesInfo:
         raise ValueError(f"`{name}` has empty frames ({height}x{width})")
     _check_values(video, name)
     return FramesInfo(int(frames), int(height), int(width))
+
+
+def check_pose_video(poses: object, name: str) -> int:
+    """Validate a rendered pose video or a `PoseSequence`; returns the frame count."""
+    if isinstance(poses, PoseSequence):
+        if len(poses) == 0:
+            raise ValueError(f"`{name}` is an empty PoseSequence; pass at least one frame")
+        return len(poses)
+    return check_video(poses, name).num_frames
+
+
+def check_pose_image(pose: object, name: str) -> None:
+    """Validate a rendered pose picture or a one-frame `PoseSequence`."""
+    if isinstance(pose, PoseSequence):
+        if len(pose) != 1:
+            raise ValueError(f"`{name}` as a PoseSequence must hold one frame, got {len(pose)}")
+        return
+    check_image(pose, name)
+
+
+def pose_video_to_tensor(poses: PoseVideoInput, height: int, width: int) -> torch.Tensor:
+    """A checked pose video as a float tensor (F, 3, H, W) in [0, 1]; poses are drawn at height x width, rendered
+    frames are returned at their own size."""
+    if isinstance(poses, PoseSequence):
+        from animatex.pose.draw import draw_pose_video
+
+        return video_to_tensor(draw_pose_video(poses, width, height))
+    return video_to_tensor(poses)
 
 
 def check_keypoints(keypoints: object, name: str) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -42,31 +44,38 @@ from animatex.pipelines.inputs import (
     FramesInfo,
     ImageInput,
     KeypointsInput,
+    PoseImageInput,
+    PoseVideoInput,
     VideoInput,
     check_image,
     check_keypoints,
+    check_pose_image,
+    check_pose_video,
     check_video,
     image_to_tensor,
     keypoints_to_tensor,
+    pose_video_to_tensor,
     video_to_tensor,
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
+from animatex.pose.sequence import PoseSequence
 
 logger = logging.get_logger(__name__)
 
-TASKS = ("animate", "ti2v")
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 # The one place that decides which conditions each task feeds the transformer. A condition left out is
 # absent: `None` for the optional pose inputs, zeros for the inputs an I2V DiT cannot go without (`y` and the
-# CLIP tokens). ti2v follows reference.md section 6: the official `is_i2v` switch zeroes the pose tokens,
-# the ref-pose features, `y` and the CLIP features, so text alone drives the video.
+# CLIP tokens). ti2v follows the official release's `is_i2v` switch (`diffsynth/pipelines/wan_video.py`): it
+# zeroes the pose tokens, the ref-pose features, `y` and the CLIP features, but still feeds the IPI (keypoints +
+# driving frames) to both CFG branches.
 TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
-    "ti2v": frozenset(),
+    "ti2v": frozenset({"pose_keypoints", "motion_embeds"}),
 }
 # The negative CFG branch drops only the driving-pose tokens and keeps y, ref-pose, CLIP and IPI features,
 # as the official release does (its `wan_video.py` negative branch): names of `AnimateXPoseFeatures` fields.
+TASKS = tuple(TASK_CONDITIONS)
 UNCOND_DROPPED = ("pose_states",)
 POSE_CONDITIONS = ("pose_video", "ref_pose", "pose_keypoints")
 
@@ -104,6 +113,8 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             clip, so every latent frame carries the character's look at its place (the mask channels still mark
             only the first frame as given). No weights change; for small models trained from scratch (the demo
             model), which otherwise must learn to carry the look from frame 0 by attention alone.
+        default_max_area: The output area (height x width) a call without a size gets, in the reference's aspect
+            ratio: the area the model was trained at (Wan2.1 480p: 832 x 480). None: the reference's own size.
 
     LoRAs for the Wan2.1 transformer (diffusers, PEFT or original "diffusion_model." keys, e.g. few-step
     distillation LoRAs) load with `load_lora_weights` (diffusers' `WanLoraLoaderMixin`).
@@ -135,6 +146,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         default_guidance_scale: float = 3.0,
         default_text_guidance_scale: float = 1.0,
         reference_in_every_frame: bool = False,
+        default_max_area: int | None = None,
     ):
         super().__init__()
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
@@ -148,6 +160,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             default_guidance_scale=float(default_guidance_scale),
             default_text_guidance_scale=float(default_text_guidance_scale),
             reference_in_every_frame=bool(reference_in_every_frame),
+            default_max_area=default_max_area,
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -240,10 +253,10 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     def check_inputs(
         self,
         image: ImageInput,
-        pose_video: VideoInput | None,
+        pose_video: PoseVideoInput | None,
         pose_keypoints: KeypointsInput | None,
         driving_video: VideoInput | None,
-        ref_pose: ImageInput | None,
+        ref_pose: PoseImageInput | None,
         prompt: str | list[str] | None,
         negative_prompt: str | list[str] | None,
         prompt_embeds: torch.Tensor | None,
@@ -263,6 +276,10 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        for name in ("guidance_scale", "text_guidance_scale"):
+            value = getattr(self, f"_{name}", 1.0)  # set by __call__ before it checks the inputs
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
         for name, value in (("height", height), ("width", width), ("num_frames", num_frames)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
@@ -326,37 +343,37 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         # pictures and videos
         check_image(image, "image")
         if ref_pose is not None:
-            check_image(ref_pose, "ref_pose")
-        if task == "ti2v":
-            # The pose inputs are ignored, but they may still set the frame count.
-            available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
-            if num_frames is None and available is None:
-                raise ValueError("task='ti2v' needs `num_frames` (or a `pose_video` whose length sets it)")
-        else:
-            if pose_video is None:
-                raise ValueError("task='animate' needs `pose_video`: the rendered driving skeleton frames")
-            available = check_video(pose_video, "pose_video").num_frames
-            lengths = {"pose_video": available}
-            if pose_keypoints is not None:
-                lengths["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
-            if driving_video is not None:
-                lengths["driving_video"] = check_video(driving_video, "driving_video").num_frames
-            if len(set(lengths.values())) > 1:
+            check_pose_image(ref_pose, "ref_pose")
+        if task == "animate" and pose_video is None:
+            raise ValueError(
+                "task='animate' needs `pose_video`: the driving poses (a PoseSequence) or their rendered frames"
+            )
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        # ti2v ignores `pose_video` but reads the IPI inputs; any of them may set the frame count.
+        lengths = self._frame_counts(pose_video, pose_keypoints, driving_video)
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
+                + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+            )
+        available = next(iter(lengths.values()), None)
+        if task == "ti2v" and num_frames is None and available is None:
+            raise ValueError(
+                "task='ti2v' needs `num_frames` (or a `pose_video`, `driving_video` or `pose_keypoints` whose "
+                "length sets it)"
+            )
+        if self._uses("use_pose_indicator"):
+            if (driving_video is None) != (pose_keypoints is None):
                 raise ValueError(
-                    "`pose_video`, `pose_keypoints` and `driving_video` must have one entry per frame; got "
-                    + ", ".join(f"{name}: {n}" for name, n in lengths.items())
+                    "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
+                    "pass both, or neither to run without it"
                 )
-            if self._uses("use_pose_indicator"):
-                if (driving_video is None) != (pose_keypoints is None):
-                    raise ValueError(
-                        "the Implicit Pose Indicator reads `driving_video` and `pose_keypoints` together; "
-                        "pass both, or neither to run without it"
-                    )
-                if driving_video is not None:
-                    self._check_motion_encoder()
+            if driving_video is not None:
+                self._check_motion_encoder()
         if num_frames is not None and available is not None and num_frames > available:
             raise ValueError(
-                f"`num_frames`={num_frames} exceeds the {available} frames of `pose_video`; pass at most {available}"
+                f"`num_frames`={num_frames} asks for more frames than the driving motion has ({available}); "
+                f"pass at most {available}"
             )
         if latents is not None and not isinstance(latents, torch.Tensor):
             raise ValueError(f"`latents` must be a tensor, got {type(latents).__name__}")
@@ -377,20 +394,52 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             )
 
     @staticmethod
+    def _ipi_keypoints(
+        pose_video: PoseVideoInput | None, pose_keypoints: KeypointsInput | None, driving_video: VideoInput | None
+    ) -> KeypointsInput | None:
+        """The IPI's keypoints: as given, else the driving poses themselves when they come as a PoseSequence
+        together with the driving video (the IPI reads both)."""
+        if pose_keypoints is None and isinstance(pose_video, PoseSequence) and driving_video is not None:
+            return pose_video
+        return pose_keypoints
+
+    @staticmethod
+    def _frame_counts(
+        pose_video: PoseVideoInput | None, pose_keypoints: KeypointsInput | None, driving_video: VideoInput | None
+    ) -> dict[str, int]:
+        """Frame count of each per-frame input given."""
+        counts = {}
+        if pose_video is not None:
+            counts["pose_video"] = check_pose_video(pose_video, "pose_video")
+        if pose_keypoints is not None:
+            counts["pose_keypoints"] = check_keypoints(pose_keypoints, "pose_keypoints")
+        if driving_video is not None:
+            counts["driving_video"] = check_video(driving_video, "driving_video").num_frames
+        return counts
+
+    @staticmethod
     def _batch_size(prompt: str | list[str] | None, prompt_embeds: torch.Tensor | None) -> int:
         if prompt_embeds is not None:
             return prompt_embeds.shape[0]
         return len(prompt) if isinstance(prompt, list) else 1
 
-    def _resolve_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
-        """Default to the reference picture's size; round down to the size multiple with a warning."""
+    def fit_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
+        """The output (height, width): as given, else the reference's aspect ratio at the model's
+        `default_max_area` (Wan's "max area" convention; the reference's own size when the model names none),
+        rounded down to `size_multiple` with a warning when a given size is not a multiple."""
+        h_multiple, w_multiple = self.size_multiple
+        area = self.config.get("default_max_area")
+        if height is None and width is None and area:
+            aspect = reference.height / reference.width
+            height = max(h_multiple, round(math.sqrt(area * aspect)) // h_multiple * h_multiple)
+            width = max(w_multiple, round(math.sqrt(area / aspect)) // w_multiple * w_multiple)
+            return height, width
         height = height or reference.height
         width = width or reference.width
-        h_multiple, w_multiple = self.size_multiple
         if height < h_multiple or width < w_multiple:
             raise ValueError(
-                f"`height` x `width` = {height}x{width} is too small: both must be multiples of "
-                f"({h_multiple}, {w_multiple}) and at least that large"
+                f"the output size {width}x{height} (width x height) is too small: both must be at least "
+                f"{w_multiple}x{h_multiple} (the VAE and patch strides); pass a larger size"
             )
         fit_height, fit_width = height // h_multiple * h_multiple, width // w_multiple * w_multiple
         if (fit_height, fit_width) != (height, width):
@@ -398,16 +447,22 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 f"`height` and `width` must be multiples of ({h_multiple}, {w_multiple}); "
                 f"rounding ({height}, {width}) down to ({fit_height}, {fit_width})."
             )
+        if abs((reference.width / reference.height) / (fit_width / fit_height) - 1.0) > 0.02:
+            logger.warning(
+                f"the reference ({reference.width}x{reference.height}) is stretched to {fit_width}x{fit_height}; "
+                "pass a size with the reference's aspect ratio to avoid that"
+            )
         return fit_height, fit_width
 
-    def _resolve_num_frames(self, num_frames: int | None, available: int | None) -> int:
+    def fit_num_frames(self, num_frames: int | None, available: int | None) -> int:
         """Default to the pose video's length; round down to 4k+1 (the VAE's temporal stride) with a warning."""
         num_frames = num_frames or available
         stride = self.vae_scale_factor_temporal
         fit = (num_frames - 1) // stride * stride + 1
         if fit != num_frames:
             logger.warning(
-                f"`num_frames - 1` must be divisible by {stride}; using the first {fit} of {num_frames} frames."
+                f"the frame count must be {stride}k+1 (the VAE's temporal stride): using the first {fit} of "
+                f"{num_frames} frames"
             )
         return fit
 
@@ -464,12 +519,23 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         return prompt_embeds, negative_prompt_embeds
 
     # ---- 4. image and 5. motion ------------------------------------------------------------------------------
+    @staticmethod
+    def _encoder_pixels(encoder: Any, processor: Any, images: list[torch.Tensor]) -> torch.Tensor:
+        """(N, 3, S, S) pixel values of (3, H, W) pictures in [0, 1], each resized whole to the encoder's S x S
+        input (no crop), as the release feeds its CLIP encoders: a centre crop of a portrait or landscape frame
+        would cut off the character's head and feet or the sides. Square pictures come out as before."""
+        size = encoder.config.image_size
+        # Resized here in one batched call (the image processor resizes picture by picture in PIL: 13 s for 117
+        # frames of 1280x720 on 2 cores); the processor then only normalises.
+        squashed = _resize(torch.stack([image.float() for image in images]), size, size)
+        pixel_values = processor(
+            images=list(squashed), do_rescale=False, do_resize=False, do_center_crop=False, return_tensors="pt"
+        ).pixel_values
+        return pixel_values.to(device=encoder.device, dtype=encoder.dtype)
+
     def encode_image(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
         """CLIP tokens (1, tokens, image_dim) of a (3, H, W) picture in [0, 1]: the penultimate hidden states."""
-        pixel_values = self.image_processor(
-            images=[image], do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        pixel_values = self._encoder_pixels(self.image_encoder, self.image_processor, [image])
         hidden_states = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True).hidden_states
         return hidden_states[-2].to(device)
 
@@ -482,11 +548,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     def encode_motion(self, driving_video: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Per-frame features (1, F, motion_embed_dim) of a (F, 3, H, W) driving video, for the IPI."""
         encoder, processor = self.motion_encoder_and_processor
-        pixel_values = processor(
-            images=list(driving_video), do_rescale=False, return_tensors="pt"
-        ).pixel_values
-        pixel_values = pixel_values.to(device=encoder.device, dtype=encoder.dtype)
-        output = encoder(pixel_values=pixel_values)
+        output = encoder(pixel_values=self._encoder_pixels(encoder, processor, list(driving_video)))
         if getattr(output, "image_embeds", None) is None:
             raise ValueError(
                 f"the motion encoder ({type(encoder).__name__}) returns no `image_embeds`; use a "
@@ -497,7 +559,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     # ---- 6. pose conditions ----------------------------------------------------------------------------------
     def prepare_pose_conditions(
         self,
-        pose_video: torch.Tensor,
+        pose_video: torch.Tensor | None,
         ref_pose: torch.Tensor | None,
         pose_keypoints: torch.Tensor | None,
         height: int,
@@ -515,9 +577,9 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         }
         for name, value in given.items():
             if value is not None and not enabled[name]:
-                logger.warning(f"`{name}` is ignored: the transformer has no module that reads it.")
+                logger.info(f"`{name}` is ignored: the transformer has no module that reads it.")
         conditions: dict[str, torch.Tensor | None] = dict.fromkeys(given)
-        if enabled["pose_video"]:
+        if enabled["pose_video"] and pose_video is not None:
             frames = _resize(pose_video, height, width)  # (F, 3, H, W)
             conditions["pose_video"] = frames.transpose(0, 1).unsqueeze(0)  # (1, 3, F, H, W)
         if enabled["ref_pose"] and ref_pose is not None:
@@ -707,7 +769,9 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             output_type: "np" (B, F, H, W, 3) float in [0, 1], "pil", "pt" (B, F, 3, H, W) or "latent".
             callback_on_step_end: `fn(pipe, step, timestep, tensors) -> dict` after each step; `tensors` holds
                 `_callback_tensor_inputs`, and returned entries replace them.
-            task: "animate" (pose-driven) or "ti2v" (text drives the whole video; pose inputs are ignored).
+            task: "animate" (pose-driven) or "ti2v" (text drives the video; as the release's `is_i2v`, the
+                pose video, reference pose, reference image and CLIP tokens are left out, but the IPI still reads
+                `pose_keypoints` and `driving_video` when given).
             ref_pose: Rendered pose of the reference picture, for the reference-pose encoder.
             latents: Initial noise (B, z_dim, latent_frames, H / 8, W / 8) instead of sampling it.
         """
@@ -733,9 +797,10 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         dtype = self.transformer.dtype
         uses = TASK_CONDITIONS[task]
         batch_size = self._batch_size(prompt, prompt_embeds)
-        height, width = self._resolve_size(height, width, check_image(image, "image"))
-        available = check_video(pose_video, "pose_video").num_frames if pose_video is not None else None
-        num_frames = self._resolve_num_frames(num_frames, available)
+        height, width = self.fit_size(height, width, check_image(image, "image"))
+        pose_keypoints = self._ipi_keypoints(pose_video, pose_keypoints, driving_video)
+        available = next(iter(self._frame_counts(pose_video, pose_keypoints, driving_video).values()), None)
+        num_frames = self.fit_num_frames(num_frames, available)
         reference = image_to_tensor(image)
 
         # 3. Encode input prompt
@@ -759,13 +824,19 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 motion = self.encode_motion(video_to_tensor(driving_video)[:num_frames], device)
                 motion_embeds = motion.to(dtype).expand(batch_size, -1, -1)
             else:
-                logger.warning("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
+                logger.info("`driving_video` is ignored: the transformer has no Implicit Pose Indicator.")
 
         # 6. Prepare pose conditions
         pose_conditions = dict.fromkeys(POSE_CONDITIONS)
         if uses.intersection(POSE_CONDITIONS):
+            if isinstance(pose_video, PoseSequence):
+                pose_video = pose_video[:num_frames]  # draw only the frames that are used
+            if isinstance(ref_pose, PoseSequence):
+                ref_pose = pose_video_to_tensor(ref_pose, height, width)[0]
             pose_conditions = self.prepare_pose_conditions(
-                pose_video=video_to_tensor(pose_video)[:num_frames],
+                pose_video=pose_video_to_tensor(pose_video, height, width)[:num_frames]
+                if "pose_video" in uses and pose_video is not None
+                else None,
                 ref_pose=image_to_tensor(ref_pose) if ref_pose is not None else None,
                 pose_keypoints=keypoints_to_tensor(pose_keypoints)[:num_frames] if pose_keypoints is not None else None,
                 height=height, width=width, batch_size=batch_size, device=device, dtype=dtype,

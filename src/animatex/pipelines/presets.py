@@ -51,7 +51,7 @@ DEMO_CLIP_CONFIG: dict[str, Any] = {
     "patch_size": 8,
 }
 
-FLOW_SHIFT = 5.0  # Wan2.1 I2V's sampler shift (docs/reference.md section 2)
+FLOW_SHIFT = 5.0  # Wan2.1 I2V's sampler shift (Wan2.1, github.com/Wan-Video/Wan2.1)
 
 
 def build_demo_vae(seed: int = 0) -> AutoencoderKLWan:

@@ -1,4 +1,4 @@
-"""The Explicit Pose Indicator (EPI): training-time pose realignment and rescale (reference.md section 5).
+"""The Explicit Pose Indicator (EPI): training-time pose realignment and rescale (Animate-X, arXiv 2410.10306).
 
 No EPI code was ever released; this is our design (docs/epi.md). Each training sample, with probability
 lambda, the driving pose is (1) realigned onto the body shape of an anchor pose drawn from a pool of
@@ -189,7 +189,7 @@ def realign(
     generator: np.random.Generator | None = None,
     threshold: float = CONFIDENCE_THRESHOLD,
 ) -> PoseSequence:
-    """Pose realignment (reference.md section 5): the anchor's bone lengths, the sequence's bone directions.
+    """Pose realignment (Animate-X, arXiv 2410.10306): the anchor's bone lengths, the sequence's bone directions.
 
     The anchor is one frame. Its lengths are converted to the sequence's image by the ratio of image
     heights; bones the anchor does not show keep their own length times the overall size ratio (sum of
@@ -255,7 +255,7 @@ def rescale_body(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, body length (reference.md section 5): neck-hip bones; the legs move with the hips."""
+    """Pose rescale, body length (Animate-X, arXiv 2410.10306): neck-hip bones; the legs move with the hips."""
     return _rescale(sequence, "body", generator, scale, scale_range)
 
 
@@ -266,7 +266,7 @@ def rescale_legs(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, legs (reference.md section 5): thighs and shins; the feet scale with the shins."""
+    """Pose rescale, legs (Animate-X, arXiv 2410.10306): thighs and shins; the feet scale with the shins."""
     return _rescale(sequence, "legs", generator, scale, scale_range)
 
 
@@ -277,7 +277,7 @@ def rescale_arms(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, arms (reference.md section 5): upper arms and forearms; the hands scale along."""
+    """Pose rescale, arms (Animate-X, arXiv 2410.10306): upper arms and forearms; the hands scale along."""
     return _rescale(sequence, "arms", generator, scale, scale_range)
 
 
@@ -288,7 +288,7 @@ def rescale_neck(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, neck (reference.md section 5): the neck-nose bone; the whole head moves with it."""
+    """Pose rescale, neck (Animate-X, arXiv 2410.10306): the neck-nose bone; the whole head moves with it."""
     return _rescale(sequence, "neck", generator, scale, scale_range)
 
 
@@ -299,7 +299,7 @@ def rescale_shoulders(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, shoulder width (reference.md section 5): neck-shoulder bones; the arms move along."""
+    """Pose rescale, shoulder width (Animate-X, arXiv 2410.10306): neck-shoulder bones; the arms move along."""
     return _rescale(sequence, "shoulders", generator, scale, scale_range)
 
 
@@ -310,7 +310,7 @@ def rescale_face(
     scale: float | None = None,
     scale_range: tuple[float, float] | None = None,
 ) -> PoseSequence:
-    """Pose rescale, face size (reference.md section 5): eye and ear bones and the 68 face points."""
+    """Pose rescale, face size (Animate-X, arXiv 2410.10306): eye and ear bones and the 68 face points."""
     return _rescale(sequence, "face", generator, scale, scale_range)
 
 
@@ -350,7 +350,7 @@ def drop_parts(
     parts: Iterable[str] | None = None,
     max_parts: int = 2,
 ) -> PoseSequence:
-    """Pose rescale, drop body parts (reference.md section 5): hide a limb or the head in every frame.
+    """Pose rescale, drop body parts (Animate-X, arXiv 2410.10306): hide a limb or the head in every frame.
 
     A dropped arm or leg loses its elbow/knee, wrist/ankle and hand/foot points; a dropped head its
     nose, eyes, ears and face. Without `parts`, 1..max_parts of the visible parts are drawn.
@@ -380,7 +380,7 @@ def add_parts(
     max_parts: int = 1,
     threshold: float = CONFIDENCE_THRESHOLD,
 ) -> PoseSequence:
-    """Pose rescale, add body parts (reference.md section 5): draw missing joints of a limb or the head.
+    """Pose rescale, add body parts (Animate-X, arXiv 2410.10306): draw missing joints of a limb or the head.
 
     Ours: "add" restores body joints the detector missed (occluded, out of frame, or a character
     without that limb), so the skeleton shows parts the video does not. Each missing bone takes its
@@ -587,7 +587,7 @@ def explicit_pose_indicator(
     config: EPIConfig | None = None,
     generator: np.random.Generator | None = None,
 ) -> tuple[PoseSequence, EPIRecord]:
-    """Explicit Pose Indicator (reference.md section 5): realign + one rescale combination, with prob. lambda.
+    """Explicit Pose Indicator (Animate-X, arXiv 2410.10306): realign + one rescale combination, with prob. lambda.
 
     With probability `config.probability` the pose is realigned onto an anchor drawn from `pool` (if
     given) and each op of `RESCALE_OPS` is applied with its own probability; otherwise the pose comes

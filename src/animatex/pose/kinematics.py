@@ -2,7 +2,7 @@
 
 A body pose is (..., 18, 2) pixel positions. Each of the 17 `BODY_LIMBS` (parent, child) is a bone;
 its angle is the absolute direction atan2(dy, dx) of child - parent in image coordinates. Keeping the
-angles and swapping the lengths retargets a motion onto another body shape (reference.md section 5).
+angles and swapping the lengths retargets a motion onto another body shape (Animate-X, arXiv 2410.10306).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Retargeting a driving motion onto a reference character, and the bone rebuild that EPI shares.
 
-`align` is the inference-time step users ask for most (reference.md section 9): a driving skeleton
+`align` is the inference-time step users ask for most (the Animate-X and UniAnimate-DiT issue trackers): a driving skeleton
 drawn as-is forces its human proportions onto a short-legged or big-headed character. `rebuild_skeleton`
 is the one kinematic operation underneath both `align(mode="bones")` and the Explicit Pose Indicator
 (`animatex.pose.epi`): keep every bone's absolute direction, give it a new length, and place the joints
@@ -241,10 +241,7 @@ def align(
         )
     size = (reference.width, reference.height)
     if mode == "none":
-        keypoints = driving.keypoints.copy()
-        keypoints[..., 0] *= reference.width / driving.width
-        keypoints[..., 1] *= reference.height / driving.height
-        return PoseSequence(keypoints, *size, driving.fps)
+        return driving.rescaled(*size)
 
     scale, drv_center, ref_center = global_transform(driving, reference, threshold)
     if mode == "global":

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from animatex.errors import AnimatexError
+from animatex.io.atomic import atomic_output
 from animatex.pose.skeleton import (
     BODY,
     CONFIDENCE_THRESHOLD,
@@ -21,6 +22,15 @@ from animatex.pose.skeleton import (
 
 FORMAT_VERSION = 1
 LAYOUT = "body18 feet6 face68 left_hand21 right_hand21; (x, y) in pixels, confidence in [0, 1]"
+
+
+def rescale_keypoints(keypoints: np.ndarray, source: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
+    """(..., K, 2 or 3) pixel keypoints of a `source` (w, h) image moved to a `target` (w, h) image (a float32
+    copy)."""
+    out = np.array(keypoints, dtype=np.float32, copy=True)
+    out[..., 0] *= target[0] / source[0]
+    out[..., 1] *= target[1] / source[1]
+    return out
 
 
 @dataclass
@@ -121,6 +131,11 @@ class PoseSequence:
         source = np.minimum(np.floor(np.arange(count) * self.fps / fps + 1e-6).astype(int), len(self) - 1)
         return PoseSequence(self.keypoints[source].copy(), self.width, self.height, fps)
 
+    def rescaled(self, width: int, height: int) -> PoseSequence:
+        """The same poses in a width x height image: x and y scaled by the size ratios."""
+        keypoints = rescale_keypoints(self.keypoints, (self.width, self.height), (width, height))
+        return PoseSequence(keypoints, width, height, self.fps)
+
     def mirrored(self) -> PoseSequence:
         """The left-right mirror image: x -> width - 1 - x (pixel centres map onto pixel centres) and every
         left point renamed right and vice versa, so the mirrored figure's right arm is still called right."""
@@ -134,15 +149,15 @@ class PoseSequence:
         path = Path(path)
         if path.suffix != ".npz":
             raise AnimatexError(f"pose files are .npz, got {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            path,
-            keypoints=self.keypoints,
-            image_size=np.array([self.width, self.height], np.int64),
-            fps=np.array(self.fps, np.float64),
-            format_version=np.array(FORMAT_VERSION),
-            layout=np.array(LAYOUT),
-        )
+        with atomic_output(path) as tmp:
+            np.savez_compressed(
+                tmp,
+                keypoints=self.keypoints,
+                image_size=np.array([self.width, self.height], np.int64),
+                fps=np.array(self.fps, np.float64),
+                format_version=np.array(FORMAT_VERSION),
+                layout=np.array(LAYOUT),
+            )
         return path
 
     @classmethod
@@ -153,6 +168,23 @@ class PoseSequence:
         try:
             with np.load(path, allow_pickle=False) as data:
                 width, height = (int(v) for v in data["image_size"])
-                return cls(data["keypoints"], width, height, float(data["fps"]))
-        except (KeyError, ValueError, OSError) as error:
-            raise AnimatexError(f"{path} is not an animatex pose file ({error})") from error
+                keypoints, fps = np.asarray(data["keypoints"]), float(data["fps"])
+        except (KeyError, ValueError, TypeError, OSError, EOFError) as error:
+            raise AnimatexError(
+                f"{path} is not an animatex pose file ({str(error).strip() or type(error).__name__}); "
+                "make one with animatex pose extract"
+            ) from error
+        if keypoints.ndim == 3 and len(keypoints) == 0:
+            raise AnimatexError(f"pose file {path} has no frames; extract the poses again")
+        if np.issubdtype(keypoints.dtype, np.number) and not np.isfinite(keypoints).all():
+            bad = np.flatnonzero(~np.isfinite(keypoints).reshape(len(keypoints), -1).all(axis=1))
+            raise AnimatexError(
+                f"pose file {path} has NaN or infinite keypoints in {len(bad)} frame(s) (first: frame "
+                f"{bad[0]}); extract the poses again or mark missing points with confidence 0"
+            )
+        if not (np.isfinite(fps) and fps > 0):
+            raise AnimatexError(f"pose file {path} has frame rate {fps}; it must be a positive number")
+        try:
+            return cls(keypoints, width, height, fps)
+        except AnimatexError as error:
+            raise AnimatexError(f"pose file {path}: {error}") from error

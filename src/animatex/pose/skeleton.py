@@ -1,4 +1,4 @@
-"""The OpenPose-18 body skeleton and the DWPose whole-body layout (reference.md section 7).
+"""The OpenPose-18 body skeleton and the DWPose whole-body layout (the DWPose annotator, github.com/IDEA-Research/DWPose).
 
 One keypoint array of 134 points per frame, in this order:
   body 18 (OpenPose order) | feet 6 | face 68 | left hand 21 | right hand 21.

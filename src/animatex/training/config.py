@@ -1,24 +1,23 @@
-"""The training configuration: one YAML file, every key known, checked before any work starts.
+"""The training configurations: one YAML file, every key known, checked before any work starts.
 
-`load_config(path)` reads `configs/NAME.yaml` into nested dataclasses. An unknown key, a missing dataset or a
-value of the wrong type stops with a message that names the key (`train.max_stepz: unknown key ...`).
+`load_config(path)` reads `configs/NAME.yaml` into the pydantic models below (`VAEConfig` for the VAE
+trainer). An unknown key, a missing dataset or a value of the wrong type stops with one line that names the
+key (`train.max_stepz: unknown key ...`). Dotted overrides (`--set train.max_steps=10`) apply before checking.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from animatex.errors import AnimatexError
+from animatex.pipelines.pipeline_animatex import TASKS
 from animatex.pose.epi import EPIConfig
 
-TASKS = ("animate", "ti2v")
 # Parameter groups a task may train. `lora` are the peft adapters on the DiT; `transformer` is every base DiT
 # parameter outside the pose modules (full fine-tuning, for small models); the encoders are the CLIP-style
 # image encoders (the demo trains its small CLIP with the model). Custom groups come from `groups.patterns`.
@@ -35,330 +34,315 @@ BUILTIN_GROUPS = (
 # animatex.pipelines.presets.PIPELINE_PRESETS); larger models start from `model.pipeline`.
 TRAINER_PRESETS = ("tiny", "demo")
 
+Probability = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[int, Field(ge=1)]
 
-@dataclass
-class ModelConfig:
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
     pipeline: str | None = None  # a from_pretrained pipeline folder to start from; None builds `preset`
     # Used when `pipeline` is None: "tiny" (CI) or "demo" (the demo DiT, the pretrained all-MiniLM-L6-v2 text
     # encoder, a small random CLIP-style image encoder, the demo VAE); see animatex.pipelines.presets.
     preset: str = "tiny"
-    overrides: dict[str, Any] = field(default_factory=dict)  # transformer config overrides for the preset
+    overrides: dict[str, Any] = {}  # transformer config overrides for the preset
+    # The pipeline setting of that name (what the condition `y` holds, docs/pipeline.md); None keeps the starting
+    # pipeline's (False for a preset).
+    reference_in_every_frame: bool | None = None
     vae: str | None = None  # a pretrained AutoencoderKLWan folder replacing the preset's random VAE
     # The sampler settings the exported pipeline uses when a call names none (its model_index.json);
     # None keeps the starting pipeline's (50 steps, CFG 3 for a preset).
-    default_num_inference_steps: int | None = None
+    default_num_inference_steps: Positive | None = None
     default_guidance_scale: float | None = None
     default_text_guidance_scale: float | None = None  # the prompt-only guidance (1: off)
     # The exported sampler's flow shift (its scheduler_config.json); None keeps the starting pipeline's (5).
-    scheduler_shift: float | None = None
+    scheduler_shift: Annotated[float, Field(gt=0)] | None = None
 
 
-@dataclass
-class DataConfig:
+class DataConfig(Section):
     root: str = "data/synth"  # a dataset in the on-disk format (docs/data.md)
     subset: str | None = "train"  # only clips of this subset from the index; None takes all
-    num_frames: int = 17  # frames per training clip, 4k+1
-    frame_stride: int = 1  # take every n-th frame of the source video
-    height: int = 64
-    width: int = 64
-    pose_pool_size: int = 256  # EPI anchors sampled from this many dataset poses
+    num_frames: Positive = 17  # frames per training clip, 4k+1
+    frame_stride: Positive = 1  # take every n-th frame of the source video
+    height: Positive = 64
+    width: Positive = 64
+    pose_pool_size: Positive = 256  # EPI anchors sampled from this many dataset poses
     # Decoded clips kept in memory (LRU). Make it at least the dataset size when that fits in RAM: with random
     # sampling a smaller cache misses often, and every miss decodes the clip's videos again.
-    clip_cache: int = 256
+    clip_cache: Positive = 256
     # Share of training examples whose background is held still (the reference frame's, in every frame) with a
     # caption that says so; only clips with masks and a clean background (A2Bench-Synth). Without it a snowy
     # reference always comes with falling snow, and the caption never has to be read to know the motion.
-    still_background: float = 0.0
+    still_background: Probability = 0.0
     # Share of training examples mirrored left-right (frames, poses with left/right renamed, and "left" <->
     # "right" in the caption): every drifting background is then seen going both ways from the same reference,
     # so only the caption can tell the direction.
-    horizontal_flip: float = 0.0
+    horizontal_flip: Probability = 0.0
 
 
-@dataclass
-class TaskConfig:
-    mix: dict[str, float] = field(default_factory=lambda: {"animate": 0.8, "ti2v": 0.2})
+class TaskConfig(Section):
+    mix: dict[str, Annotated[float, Field(ge=0)]] = {"animate": 0.8, "ti2v": 0.2}
     # Partial parameter training: which groups receive gradients in each task.
-    trainable: dict[str, list[str]] = field(
-        default_factory=lambda: {
-            "animate": ["pose_guider", "ref_pose_encoder", "pose_indicator", "lora"],
-            "ti2v": ["lora"],
-        }
-    )
-    patterns: dict[str, str] = field(default_factory=dict)  # custom group name -> regex on parameter names
+    trainable: dict[str, list[str]] = {
+        "animate": ["pose_guider", "ref_pose_encoder", "pose_indicator", "lora"],
+        "ti2v": ["lora"],
+    }
+    patterns: dict[str, str] = {}  # custom group name -> regex on parameter names
 
 
-@dataclass
-class DropoutConfig:
-    pose: float = 0.05  # drop every pose condition (UniAnimate-DiT's rate)
-    image: float = 0.1  # drop the image condition y and the CLIP tokens
-    text: float = 0.0  # replace the caption by the empty prompt
+class DropoutConfig(Section):
+    pose: Probability = 0.05  # drop every pose condition (UniAnimate-DiT's rate)
+    image: Probability = 0.1  # drop the image condition y and the CLIP tokens
+    text: Probability = 0.0  # replace the caption by the empty prompt
 
 
-@dataclass
-class EPISettings:
+@dataclasses.dataclass
+class EPISettings(EPIConfig):
+    """The `epi` section: every field of `animatex.pose.epi.EPIConfig` (its one definition), and `enabled`."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
     enabled: bool = True
-    probability: float = 0.98  # lambda: how often the driving pose is transformed (reference.md section 5)
-    params: dict[str, Any] = field(default_factory=dict)  # further animatex.pose.epi.EPIConfig fields
 
 
-@dataclass
-class LoraConfig:
-    rank: int = 64
+class LoraConfig(Section):
+    rank: Positive = 64
     alpha: float | None = None  # None: alpha = rank (scale 1, as the official merge)
-    targets: list[str] = field(
-        default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
-    )
+    targets: Annotated[list[str], Field(min_length=1)] = [
+        "to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"
+    ]  # fmt: skip
 
 
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4
-    group_lr: dict[str, float] = field(default_factory=lambda: {"pose_indicator": 1e-5})
+class OptimConfig(Section):
+    lr: Annotated[float, Field(gt=0)] = 1e-4
+    group_lr: dict[str, Annotated[float, Field(ge=0)]] = {"pose_indicator": 1e-5}
     weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    warmup_steps: int = 0
-    schedule: str = "constant"  # constant | cosine | linear (after warmup)
+    betas: Annotated[list[float], Field(min_length=2, max_length=2)] = [0.9, 0.999]
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    schedule: Literal["constant", "cosine", "linear"] = "constant"  # after warmup
     max_grad_norm: float = 1.0
 
 
-@dataclass
-class FlowConfig:
-    shift: float = 5.0  # timestep shift of the flow-matching schedule (Wan uses 5 at 480p)
-    timesteps: str = "uniform"  # uniform | logit_normal
+class FlowConfig(Section):
+    # The timestep shift of the flow-matching schedule (Wan uses 5 at 480p).
+    shift: Annotated[float, Field(gt=0)] = 5.0
+    timesteps: Literal["uniform", "logit_normal"] = "uniform"
     logit_mean: float = 0.0
-    logit_std: float = 1.0
+    logit_std: Annotated[float, Field(gt=0)] = 1.0
 
 
-@dataclass
-class TrainSettings:
-    max_steps: int = 1000
-    batch_size: int = 1  # per process
-    grad_accum: int = 1
+class TrainSettings(Section):
+    max_steps: Positive = 1000
+    batch_size: Positive = 1  # per process
+    grad_accum: Positive = 1
     seed: int = 0
-    mixed_precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | no | bf16 | fp16
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     gradient_checkpointing: bool = False
-    ema_decay: float | None = None  # e.g. 0.999 keeps an EMA of the trainable weights
+    # e.g. 0.999 keeps an EMA of the trained weights (diffusers' EMAModel); None keeps none.
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = None
     # Entries of the cache of frozen encoders' outputs (VAE latents, text, frozen CLIP), keyed by content:
     # a big win on small datasets, useless on large ones (0 turns it off).
-    encode_cache: int = 256
+    encode_cache: Annotated[int, Field(ge=0)] = 256
 
 
-@dataclass
-class CheckpointConfig:
-    every: int = 500
-    keep: int = 3
+class CheckpointConfig(Section):
+    every: Positive = 500
+    keep: Positive = 3
 
 
-@dataclass
-class LogConfig:
-    every: int = 10
-    sample_every: int = 0  # write a sample video every n steps (0: never)
-    sample_steps: int = 8  # denoising steps of each sample video
+class LogConfig(Section):
+    every: Positive = 10
+    sample_every: Annotated[int, Field(ge=0)] = 0  # write a sample video every n steps (0: never)
+    sample_steps: Positive = 8  # denoising steps of each sample video
     sample_guidance: float = 1.0  # CFG scale of the sample videos (1: off, fastest)
     sample_clip: int = 0  # dataset index of the fixed training clip the samples animate
     tensorboard: bool = False  # also write losses and learning rates to OUTPUT/tensorboard
 
 
-@dataclass
-class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    tasks: TaskConfig = field(default_factory=TaskConfig)
-    dropout: DropoutConfig = field(default_factory=DropoutConfig)
-    epi: EPISettings = field(default_factory=EPISettings)
-    lora: LoraConfig | None = field(default_factory=LoraConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    log: LogConfig = field(default_factory=LogConfig)
+class Config(Section):
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    tasks: TaskConfig = TaskConfig()
+    dropout: DropoutConfig = DropoutConfig()
+    epi: EPISettings = Field(default_factory=EPISettings)
+    lora: LoraConfig | None = LoraConfig()
+    optim: OptimConfig = OptimConfig()
+    flow: FlowConfig = FlowConfig()
+    train: TrainSettings = TrainSettings()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump(mode="json")
 
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """Dataclass `cls` from a mapping, naming the offending key on any mismatch."""
-    if not isinstance(values, dict):
-        raise AnimatexError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        name = f"{where}.{key}" if where else key
-        if key not in known:
-            raise AnimatexError(f"{name}: unknown key (known keys here: {', '.join(sorted(known))})")
-        kwargs[key] = _coerce(hints[key], value, name)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, value, name)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, name)
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, str, bool):
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise AnimatexError(f"{name}: expected {hint.__name__}, got {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise AnimatexError(f"{name}: expected a list, got {value!r}")
-        return [_coerce(args[0], v, f"{name}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise AnimatexError(f"{name}: expected a mapping, got {value!r}")
-        return {k: _coerce(args[1], v, f"{name}.{k}") for k, v in value.items()}
-    if hint is Any:
-        return value
-    raise AnimatexError(f"{name}: cannot read a value of type {hint}")
-
-
-def validate(config: Config) -> None:
-    """Checks across keys that the types alone do not catch."""
-    data, tasks = config.data, config.tasks
-    if config.model.pipeline is None and config.model.preset not in TRAINER_PRESETS:
-        raise AnimatexError(
-            f"model.preset: unknown preset {config.model.preset!r} (presets: {', '.join(TRAINER_PRESETS)}; "
-            "start larger models from a converted pipeline folder with model.pipeline)"
-        )
-    if config.model.vae is not None and config.model.pipeline is not None:
-        raise AnimatexError(
-            "model.vae: only with model.preset; a model.pipeline folder brings its own VAE (--set model.vae=null)"
-        )
-    steps = config.model.default_num_inference_steps
-    if steps is not None and steps < 1:
-        raise AnimatexError(f"model.default_num_inference_steps: must be >= 1, got {steps}")
-    shift = config.model.scheduler_shift
-    if shift is not None and not shift > 0:
-        raise AnimatexError(f"model.scheduler_shift: must be > 0, got {shift}")
-    for key in ("num_frames", "frame_stride", "height", "width", "pose_pool_size", "clip_cache"):
-        if getattr(data, key) < 1:
-            raise AnimatexError(f"data.{key}: must be >= 1, got {getattr(data, key)}")
-    for key in ("still_background", "horizontal_flip"):
-        if not 0.0 <= getattr(data, key) <= 1.0:
-            raise AnimatexError(f"data.{key}: a probability in [0, 1], got {getattr(data, key)}")
-    if (data.num_frames - 1) % 4 != 0 or data.num_frames < 1:
-        raise AnimatexError(f"data.num_frames: must be 4k+1 (5, 9, 17, 33, ...), got {data.num_frames}")
-    if data.height % 16 or data.width % 16:
-        raise AnimatexError(f"data.height/width: must be multiples of 16, got {data.height}x{data.width}")
-    for task, weight in tasks.mix.items():
-        if task not in TASKS:
-            raise AnimatexError(f"tasks.mix.{task}: unknown task (tasks: {', '.join(TASKS)})")
-        if weight < 0:
-            raise AnimatexError(f"tasks.mix.{task}: must be >= 0, got {weight}")
-    if sum(tasks.mix.values()) <= 0:
-        raise AnimatexError("tasks.mix: at least one task needs a positive weight")
-    groups = set(BUILTIN_GROUPS) | set(tasks.patterns)
-    for task, names in tasks.trainable.items():
-        if task not in TASKS:
-            raise AnimatexError(f"tasks.trainable.{task}: unknown task (tasks: {', '.join(TASKS)})")
-        for name in names:
-            if name not in groups:
-                raise AnimatexError(
-                    f"tasks.trainable.{task}: unknown parameter group {name!r} (groups: {', '.join(sorted(groups))})"
-                )
-            if name == "lora" and config.lora is None:
-                raise AnimatexError(f"tasks.trainable.{task}: trains 'lora' but the config has `lora: null`")
-    for task in tasks.mix:
-        if tasks.mix[task] > 0 and not tasks.trainable.get(task):
+    def check(self) -> None:
+        """Checks across keys that the types alone do not catch."""
+        data, tasks = self.data, self.tasks
+        if self.model.pipeline is None and self.model.preset not in TRAINER_PRESETS:
             raise AnimatexError(
-                f"tasks.trainable.{task}: task {task} is mixed in but trains no parameter group"
+                f"model.preset: unknown preset {self.model.preset!r} (presets: {', '.join(TRAINER_PRESETS)}; "
+                "start larger models from a converted pipeline folder with model.pipeline)"
             )
-    for name in config.optim.group_lr:
-        if name not in groups:
-            raise AnimatexError(f"optim.group_lr.{name}: unknown parameter group")
-    for key in ("pose", "image", "text"):
-        rate = getattr(config.dropout, key)
-        if not 0 <= rate <= 1:
-            raise AnimatexError(f"dropout.{key}: must be in [0, 1], got {rate}")
-    if not 0 <= config.epi.probability <= 1:
-        raise AnimatexError(f"epi.probability: must be in [0, 1], got {config.epi.probability}")
-    if "probability" in config.epi.params:
-        raise AnimatexError("epi.params.probability: set it as epi.probability")
-    try:
-        epi_config(config)
-    except TypeError as error:  # an unknown EPIConfig field
-        raise AnimatexError(f"epi.params: {error}") from None
-    except AnimatexError as error:
-        raise AnimatexError(f"epi.params: {error}") from None
-    if config.lora is not None and config.lora.rank < 1:
-        raise AnimatexError(f"lora.rank: must be >= 1, got {config.lora.rank}")
-    if config.lora is not None and not config.lora.targets:
-        raise AnimatexError("lora.targets: name at least one projection (e.g. to_q)")
-    if len(config.optim.betas) != 2:
-        raise AnimatexError(f"optim.betas: two numbers, got {config.optim.betas}")
-    if config.optim.lr <= 0 or any(lr < 0 for lr in config.optim.group_lr.values()):
-        raise AnimatexError("optim.lr / optim.group_lr: learning rates must be positive")
-    if config.flow.shift <= 0 or config.flow.logit_std <= 0:
-        raise AnimatexError("flow.shift and flow.logit_std: must be > 0")
-    if config.train.ema_decay is not None and not 0 < config.train.ema_decay < 1:
-        raise AnimatexError(f"train.ema_decay: must be in (0, 1) or null, got {config.train.ema_decay}")
-    if config.log.every < 1 or config.log.sample_every < 0 or config.log.sample_steps < 1:
-        raise AnimatexError("log.every and log.sample_steps: must be >= 1; log.sample_every: >= 0")
-    if config.optim.schedule not in ("constant", "cosine", "linear"):
-        raise AnimatexError(f"optim.schedule: one of constant, cosine, linear; got {config.optim.schedule!r}")
-    if config.flow.timesteps not in ("uniform", "logit_normal"):
-        raise AnimatexError(f"flow.timesteps: one of uniform, logit_normal; got {config.flow.timesteps!r}")
-    if config.train.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-        raise AnimatexError(
-            f"train.mixed_precision: one of auto, no, bf16, fp16; got {config.train.mixed_precision!r}"
-        )
-    if config.optim.warmup_steps < 0:
-        raise AnimatexError(f"optim.warmup_steps: must be >= 0, got {config.optim.warmup_steps}")
-    if config.train.encode_cache < 0:
-        raise AnimatexError(f"train.encode_cache: must be >= 0, got {config.train.encode_cache}")
-    for key in ("max_steps", "batch_size", "grad_accum"):
-        if getattr(config.train, key) < 1:
-            raise AnimatexError(f"train.{key}: must be >= 1")
-    if config.checkpoint.every < 1 or config.checkpoint.keep < 1:
-        raise AnimatexError("checkpoint.every and checkpoint.keep: must be >= 1")
+        if self.model.vae is not None and self.model.pipeline is not None:
+            raise AnimatexError(
+                "model.vae: only with model.preset; a model.pipeline folder brings its own VAE (--set model.vae=null)"
+            )
+        if (data.num_frames - 1) % 4 != 0:
+            raise AnimatexError(f"data.num_frames: must be 4k+1 (5, 9, 17, 33, ...), got {data.num_frames}")
+        if data.height % 16 or data.width % 16:
+            raise AnimatexError(f"data.height/width: must be multiples of 16, got {data.height}x{data.width}")
+        for task in tasks.mix:
+            if task not in TASKS:
+                raise AnimatexError(f"tasks.mix.{task}: unknown task (tasks: {', '.join(TASKS)})")
+        if sum(tasks.mix.values()) <= 0:
+            raise AnimatexError("tasks.mix: at least one task needs a positive weight")
+        groups = set(BUILTIN_GROUPS) | set(tasks.patterns)
+        for task, names in tasks.trainable.items():
+            if task not in TASKS:
+                raise AnimatexError(f"tasks.trainable.{task}: unknown task (tasks: {', '.join(TASKS)})")
+            for name in names:
+                if name not in groups:
+                    raise AnimatexError(
+                        f"tasks.trainable.{task}: unknown parameter group {name!r} (groups: {', '.join(sorted(groups))})"
+                    )
+                if name == "lora" and self.lora is None:
+                    raise AnimatexError(
+                        f"tasks.trainable.{task}: trains 'lora' but the config has `lora: null`"
+                    )
+        for task, weight in tasks.mix.items():
+            if weight > 0 and not tasks.trainable.get(task):
+                raise AnimatexError(
+                    f"tasks.trainable.{task}: task {task} is mixed in but trains no parameter group"
+                )
+        for name in self.optim.group_lr:
+            if name not in groups:
+                raise AnimatexError(f"optim.group_lr.{name}: unknown parameter group")
 
 
-def _set(root: dict, keys: list[str], value: Any) -> None:
-    for key in keys[:-1]:
-        root = root[key]
-    root[keys[-1]] = value
+class VAEConfig(Section):
+    """The VAE trainer's settings (animatex.training.vae; configs/demo-vae/*.yaml)."""
+
+    data: str  # dataset root (index.jsonl); trains on its train subset
+    steps: Positive = 2000
+    size: Annotated[int, Field(ge=8, multiple_of=8)] = 64  # frame width = height (the VAE's factor is 8)
+    seed: int = 0
+    lr: Annotated[float, Field(ge=0)] = 1e-3
+    warmup: Annotated[int, Field(ge=0)] = 50
+    image_batch: Positive = 8  # single frames per image step
+    video_batch: Positive = 2  # chunks per video step
+    # 1 + 4k frames: one causal first frame plus k 4-frame groups; None = the whole training clip. The small
+    # VAE decodes well only as many chunks as it trained on (its causal cache drifts after that): trained on
+    # 5-frame chunks it gave frames 6-17 of a 17-frame clip at ~11 dB, on 9-frame chunks frames 10-17 at 16-19
+    # dB (frames 1-9 at 27 dB), on 17-frame chunks all 17 frames at 27 dB. Train on the length you decode.
+    chunk_frames: Positive | None = None
+    # Train on random crop x crop windows (a multiple of 8; None: whole frames). The VAE is convolutional, so
+    # crops teach the same local code at a fraction of the cost per sample: a 32 px crop is 4x cheaper.
+    crop: Annotated[int, Field(ge=8, multiple_of=8)] | None = None
+    video_every: Annotated[int, Field(ge=0)] = 2  # every n-th step is a video step, the others image steps
+    kl_weight: float = 1e-6
+    grad_weight: float = 0.5
+    # L1 between frame-to-frame differences of video batches: per-pixel L1 lets a small VAE blur fast particles
+    # (snow, rain, sparks) into a still average and flicker static backdrops; this term penalises both.
+    temporal_weight: float = 0.0
+    # "mode" decodes the posterior mean: a plain autoencoder, which learns far faster than decoding samples
+    # whose initial std of 1 drowns the small latents; the pipeline and trainer only ever use the mode.
+    posterior: Literal["sample", "mode"] = "sample"
+    eval_clips: Annotated[int, Field(ge=0)] = 16
+    eval_data: str | None = None  # held-out dataset root; default: the test subset of `data`
+    time_limit: float | None = None  # seconds; stop early (and still save) once exceeded
+    stats_clips: Positive = 64
+    init: str | None = None  # a pretrained AutoencoderKLWan folder to continue from (None: a fresh demo VAE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def check(self) -> None:
+        if self.crop is not None and self.crop > self.size:
+            raise AnimatexError(f"crop: {self.crop} is larger than size {self.size}")
+        if self.chunk_frames is not None and (self.chunk_frames - 1) % 4:
+            raise AnimatexError(f"chunk_frames: must be 4k+1 for the Wan VAE, got {self.chunk_frames}")
 
 
-def epi_config(config: Config) -> EPIConfig:
-    """The `animatex.pose.epi.EPIConfig` that `epi.probability` and `epi.params` describe."""
-    return EPIConfig(probability=config.epi.probability, **config.epi.params)
+# ---- reading ----------------------------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, override (dotted keys, e.g. {"train.max_steps": 10}) and validate a YAML config."""
+def _known_keys(schema: Any, loc: tuple) -> list[str]:
+    """The keys allowed where `loc` points into `schema` (for "unknown key" messages)."""
+    for key in loc[:-1]:
+        fields = _fields(schema)
+        if key not in fields:
+            return []
+        schema = fields[key]
+    return sorted(_fields(schema))
+
+
+def _fields(schema: Any) -> dict[str, Any]:
+    for candidate in getattr(schema, "__args__", (schema,)):  # `LoraConfig | None`
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return {name: field.annotation for name, field in candidate.model_fields.items()}
+        if dataclasses.is_dataclass(candidate):
+            return {field.name: field.type for field in dataclasses.fields(candidate)}
+    return {}
+
+
+def _message(error: ValidationError, schema: type[Section]) -> str:
+    """The first validation error as `dotted.key: what is wrong`."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    where = ".".join(str(part) for part in loc) or "config"
+    if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return f"{where}: unknown key (known keys here: {', '.join(_known_keys(schema, loc))})"
+    if first["type"] == "value_error":  # raised by a check in the model, e.g. EPIConfig's
+        return f"{where}: {first['ctx']['error']}"
+    if first["type"] == "missing":
+        return f"{where}: required"
+    return f"{where}: {first['msg'][0].lower()}{first['msg'][1:]}, got {first['input']!r}"
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` arguments -> {dotted key: YAML value}."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AnimatexError(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def _apply(raw: dict, dotted: str, value: Any, path: Path) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for depth, key in enumerate(parents):
+        if node.get(key) is None:  # a missing section, or e.g. `lora: null` overridden by lora.rank=8
+            node[key] = {}
+        node = node[key]
+        if not isinstance(node, dict):
+            raise AnimatexError(f"{path}: {'.'.join(parents[: depth + 1])}: is a value, not a section")
+    node[leaf] = value
+
+
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, schema: type[Section] = Config
+) -> Any:
+    """Read, override (dotted keys, e.g. {"train.max_steps": 10}) and check a YAML config."""
     path = Path(path)
     if not path.is_file():
         raise AnimatexError(f"config file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise AnimatexError(f"{path}: not valid YAML ({error})") from error
+        raise AnimatexError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(raw, dict):
-        raise AnimatexError(f"{path}: expected a mapping of sections (model, data, ...) at the top")
+        raise AnimatexError(f"{path}: expected a mapping of keys at the top")
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for depth, key in enumerate(parents):
-            node = node.setdefault(key, {})
-            if node is None:  # e.g. `lora: null` overridden by lora.rank=8
-                node = {}
-                _set(raw, parents[: depth + 1], node)
-            if not isinstance(node, dict):
-                raise AnimatexError(f"{path}: {'.'.join(parents[: depth + 1])}: is a value, not a section")
-        node[leaf] = value
+        _apply(raw, dotted, value, path)
     try:
-        config = _build(Config, raw, "")
-        validate(config)
+        config = schema.model_validate(raw)
+        config.check()
+    except ValidationError as error:
+        raise AnimatexError(f"{path}: {_message(error, schema)}") from None
     except AnimatexError as error:
         raise AnimatexError(f"{path}: {error}") from None
     return config

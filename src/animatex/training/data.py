@@ -8,7 +8,7 @@ from pathlib import Path
 from animatex.data.dataset import Clip, ClipDataset
 from animatex.errors import AnimatexError
 from animatex.pose.epi import PosePool
-from animatex.training.config import Config, epi_config
+from animatex.training.config import Config
 from animatex.training.sampling import TrainingClip, TrainingExample, clip_index, generator, make_example
 
 
@@ -39,7 +39,7 @@ class TrainingData:
         self.epi = None
         self.pool = None
         if config.epi.enabled:
-            self.epi = epi_config(config)
+            self.epi = config.epi
             rng = generator(config.train.seed, 5)
             count = min(len(self.dataset), config.data.pose_pool_size)
             chosen = sorted(rng.choice(len(self.dataset), size=count, replace=False).tolist())
@@ -64,7 +64,9 @@ class TrainingData:
     def _chance(self, stream: int, rate: float, step: int, micro: int, rank: int, sample: int) -> bool:
         """A yes with probability `rate`, from its own random stream: turning one option on moves no other draw
         (stream 8: a held-still background, 9: a mirrored example)."""
-        return rate > 0 and bool(generator(self.config.train.seed, stream, step, micro, rank, sample).random() < rate)
+        return rate > 0 and bool(
+            generator(self.config.train.seed, stream, step, micro, rank, sample).random() < rate
+        )
 
     def fixed_example(self, index: int) -> TrainingExample:
         """Clip `index` as a training example without EPI, always the same frames (for sample videos)."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
+from diffusers.training_utils import compute_density_for_timestep_sampling
 
 from animatex.training.config import FlowConfig
-
-NUM_TRAIN_TIMESTEPS = 1000  # the Wan scheduler's timestep scale: timestep = sigma * 1000
 
 
 def shift_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -15,12 +14,15 @@ def shift_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
 
 
 def sample_sigmas(batch_size: int, config: FlowConfig, generator: torch.Generator) -> torch.Tensor:
-    """(B,) noise levels in (0, 1) from the configured timestep distribution, then shifted."""
-    if config.timesteps == "logit_normal":
-        z = torch.randn(batch_size, generator=generator) * config.logit_std + config.logit_mean
-        u = torch.sigmoid(z)
-    else:
-        u = torch.rand(batch_size, generator=generator)
+    """(B,) noise levels in (0, 1) from the configured timestep density (diffusers' SD3 one), then shifted.
+
+    Continuous, unlike diffusers' SD3 script (which rounds u to one of the scheduler's 1000 timesteps): the
+    Wan DiT takes any real timestep, and the demo model was trained this way.
+    """
+    scheme = "logit_normal" if config.timesteps == "logit_normal" else "none"
+    u = compute_density_for_timestep_sampling(
+        scheme, batch_size, logit_mean=config.logit_mean, logit_std=config.logit_std, generator=generator
+    )
     return shift_sigmas(u.clamp(1e-4, 1 - 1e-4), config.shift)
 
 

@@ -9,16 +9,16 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 
 from animatex.errors import AnimatexError
+from animatex.models.transformer_animatex import POSE_MODULES
 from animatex.training.config import Config, LoraConfig
-
-POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
 
 
 def add_lora(transformer: torch.nn.Module, config: LoraConfig) -> None:
     """Attach a peft LoRA adapter ("default") to the DiT's attention and FFN projections."""
     targets = [t.replace(".", r"\.") for t in config.targets]
-    # Only the Wan blocks: the pose modules have their own projections that train in full.
-    pattern = rf"^blocks\.\d+\.(attn1|attn2|ffn)\.({'|'.join(targets)})$"
+    # Only the Wan blocks (the pose modules have their own projections that train in full). A target is a path
+    # inside both attentions ("to_q") or inside the block ("ffn.net.2").
+    pattern = rf"^blocks\.\d+\.((attn1|attn2)\.)?({'|'.join(targets)})$"
     transformer.add_adapter(
         PeftLoraConfig(
             r=config.rank,

@@ -2,7 +2,7 @@
 
 One accelerate script (DiT/nanoGPT style): helpers, then `train(...)`, then the command line. Runs as
 `animatex train --config configs/NAME.yaml` or under `accelerate launch -m animatex.training.train ...` for
-several processes (data parallel: gradients averaged by one flat all-reduce). Every random decision is derived
+several processes (data parallel: gradients averaged by one flat `accelerator.reduce`). Every random decision is derived
 from (seed, step, micro-batch, process), so `--resume` continues bit for bit where a killed run stopped.
 See docs/training.md.
 """
@@ -10,7 +10,6 @@ See docs/training.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -25,14 +24,24 @@ import numpy as np
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
+from accelerate.utils import ProjectConfiguration
 from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel, cast_training_params
 from tqdm.auto import tqdm
 
 from animatex.errors import AnimatexError
 from animatex.pipelines.presets import save_pipeline
 from animatex.training.arguments import add_arguments
-from animatex.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from animatex.training.config import Config, load_config
+from animatex.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    log_row,
+    prepare_run_folder,
+    raise_write_error,
+    save_checkpoint,
+    write_error,
+)
+from animatex.training.config import Config, load_config, parse_overrides
 from animatex.training.data import TrainingData
 from animatex.training.encode import EncodeCache, encode_batch
 from animatex.training.flow import add_noise, flow_matching_loss, sample_sigmas
@@ -66,22 +75,22 @@ class TrainModel:
 # ---- model -----------------------------------------------------------------------------------------------------
 
 
-def _mixed_precision(config: Config) -> str:
-    setting = config.train.mixed_precision
-    if setting == "auto":
-        return "bf16" if torch.cuda.is_available() else "no"
-    return setting
-
-
-def _new_accelerator(config: Config) -> Accelerator:
-    """The run's `Accelerator`; in a lone process, a fresh one even after an earlier `train()` in it."""
-    # accelerate keeps one state per process and refuses a second Accelerator with another mixed precision;
-    # only a launcher's processes (WORLD_SIZE > 1) must share theirs.
+def _new_accelerator(config: Config, output_dir: Path) -> Accelerator:
+    """The run's `Accelerator` (TensorBoard through its trackers); in a lone process, a fresh one each call."""
+    # accelerate keeps one state per process and raises on a second Accelerator with another mixed precision
+    # (test_trains_twice_in_one_process_with_different_mixed_precision: a notebook's second run); it has no
+    # public reset, so a lone process resets the private one. A launcher's processes (WORLD_SIZE > 1) keep theirs.
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         AcceleratorState._reset_state(reset_partial_state=True)
     # cpu=True on a machine without CUDA: accelerate then runs several launched processes as MULTI_CPU (gloo);
     # without it a CPU process under torchrun/`accelerate launch --multi_gpu` would train alone.
-    return Accelerator(mixed_precision=_mixed_precision(config), cpu=not torch.cuda.is_available())
+    precision = config.train.mixed_precision
+    return Accelerator(
+        mixed_precision=("bf16" if torch.cuda.is_available() else "no") if precision == "auto" else precision,
+        cpu=not torch.cuda.is_available(),
+        log_with="tensorboard" if config.log.tensorboard else None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir)),
+    )
 
 
 def _as_list(value: Any) -> Any:
@@ -118,14 +127,17 @@ def _build_pipeline(config: Config):
             )
         except (ValueError, TypeError) as error:
             raise AnimatexError(f"model.overrides: {error}") from None
-    defaults = {
-        "default_num_inference_steps": config.model.default_num_inference_steps,
-        "default_guidance_scale": config.model.default_guidance_scale,
-        "default_text_guidance_scale": config.model.default_text_guidance_scale,
-    }
-    pipe.register_to_config(**{key: value for key, value in defaults.items() if value is not None})
+        # A model built here samples by default at the area it is trained at (a folder keeps its own).
+        pipe.register_to_config(default_max_area=config.data.height * config.data.width)
+    settings = (
+        "default_num_inference_steps", "default_guidance_scale", "default_text_guidance_scale",
+        "reference_in_every_frame",
+    )  # fmt: skip
+    pipe.register_to_config(**{k: v for k in settings if (v := getattr(config.model, k)) is not None})
     if config.model.scheduler_shift is not None:
-        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, shift=config.model.scheduler_shift)
+        scheduler = type(pipe.scheduler).from_config(
+            pipe.scheduler.config, shift=config.model.scheduler_shift
+        )
         pipe.register_modules(scheduler=scheduler)
     return pipe
 
@@ -157,17 +169,18 @@ def build_model(config: Config) -> TrainModel:
             except AnimatexError as error:
                 raise AnimatexError(f"tasks.trainable.{task}: {error}") from None
     trained = set().union(*task_params.values())
-    params: dict[str, torch.nn.Parameter] = {}
     for prefix, module in modules.items():
         for name, param in module.named_parameters():
-            full = f"{prefix}.{name}"
-            param.requires_grad_(full in trained)
-            if full in trained:
-                # Trained weights live in float32 (Adam on bf16 weights loses small updates); autocast runs
-                # the maths in bf16 on GPU. Frozen weights keep the dtype they were loaded in.
-                if param.dtype in (torch.float16, torch.bfloat16):
-                    param.data = param.data.float()
-                params[full] = param
+            param.requires_grad_(f"{prefix}.{name}" in trained)
+    # Trained weights live in float32 (Adam on bf16 weights loses small updates); autocast runs the maths in
+    # bf16 on GPU. Frozen weights keep the dtype they were loaded in.
+    cast_training_params(list(modules.values()), dtype=torch.float32)
+    params = {
+        f"{prefix}.{name}": param
+        for prefix, module in modules.items()
+        for name, param in module.named_parameters()
+        if param.requires_grad
+    }
     for frozen in (pipe.vae, pipe.text_encoder):
         if frozen is not None:
             frozen.requires_grad_(False)
@@ -207,26 +220,25 @@ def build_optimizer(config: Config, model: TrainModel, total_steps: int):
     return optimizer, scheduler
 
 
-def _all_reduce_grads(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
-    """Average gradients over processes in one flat all-reduce (data parallel).
+def _average_grads(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
+    """Average gradients over processes in one flat `accelerator.reduce` (data parallel).
 
-    Done by hand rather than through a DDP wrapper because a step may leave whole groups unused (a dropped
-    pose condition, the ti2v task) and several modules (DiT, image encoder) train together. A parameter no
-    process produced a gradient for keeps `grad = None`, so it takes no optimizer step, exactly as in a
-    single-process run (a zero gradient would still move it through Adam's momentum).
+    Not `accelerator.prepare(model)` (DDP): several modules train together (DiT, image and motion encoders), and
+    the pipeline calls them itself while encoding, so there is no one module to wrap; and a step may leave whole
+    groups unused (a dropped pose condition, the ti2v task). A parameter no process produced a gradient for
+    keeps `grad = None`, so it takes no optimizer step, exactly as in a single-process run (a zero gradient
+    would still move it through Adam's momentum).
     """
     if accelerator.num_processes == 1 or not params:
         return
     device = params[0].device
     present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1).float() for g in grads] + [present])
-    torch.distributed.all_reduce(flat)
+    flat = accelerator.reduce(torch.cat([g.reshape(-1).float() for g in grads] + [present]), reduction="mean")
     offset = 0
     for param, count in zip(params, flat[-len(params) :].tolist(), strict=True):
         size = param.numel()
-        grad = flat[offset : offset + size] / accelerator.num_processes
-        param.grad = grad.view_as(param).to(param.dtype) if count > 0 else None
+        param.grad = flat[offset : offset + size].view_as(param).to(param.dtype) if count > 0 else None
         offset += size
 
 
@@ -257,7 +269,7 @@ def _micro_step_loss(
     hidden_states = torch.cat([add_noise(latents, noise, sigmas), batch.pop("condition")], dim=1)
     prediction = pipe.transformer(
         hidden_states=hidden_states.to(pipe.transformer.dtype),
-        timestep=sigmas * 1000,
+        timestep=sigmas * pipe.scheduler.config.num_train_timesteps,
         return_dict=False,
         **batch,
     )[0]
@@ -267,7 +279,9 @@ def _micro_step_loss(
 # ---- checkpoints, logs, samples ----------------------------------------------------------------------------------
 
 
-def _restore(checkpoint: Path, model: TrainModel, optimizer, scheduler, ema, config: Config) -> int:
+def _restore(
+    checkpoint: Path, model: TrainModel, optimizer, scheduler, ema: EMAModel | None, config: Config
+) -> int:
     """Load a checkpoint into the model, optimizer, schedule and EMA; returns the step it was taken at."""
     saved = load_checkpoint(checkpoint)
     missing = sorted(set(model.params) - set(saved["trainable"]))
@@ -284,48 +298,20 @@ def _restore(checkpoint: Path, model: TrainModel, optimizer, scheduler, ema, con
             param.copy_(saved["trainable"][name])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
+    step = int(saved["state"]["step"])
     if ema is not None:
         if saved["ema"] is None:
             raise AnimatexError(f"{checkpoint} holds no EMA weights but train.ema_decay is set")
-        for name, value in saved["ema"].items():
-            ema[name].copy_(value)
+        with torch.no_grad():
+            for shadow, name in zip(ema.shadow_params, model.params, strict=True):
+                shadow.copy_(saved["ema"][name])
+        ema.optimization_step = step  # one EMA update per optimizer step: its warmup continues where it was
     before = saved["state"].get("config", {})
     now = config.to_dict()
     changed = [f"{s}.{k}" for s in now for k in now[s] or {} if (before.get(s) or {}).get(k) != now[s][k]]
     if changed:
         logger.warning(f"resuming {checkpoint} with changed settings: {', '.join(changed)}")
-    return int(saved["state"]["step"])
-
-
-class RunLog:
-    """log.csv, optional TensorBoard scalars, on the main process."""
-
-    def __init__(self, output_dir: Path, tensorboard: bool) -> None:
-        self.path = output_dir / "log.csv"
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(output_dir / "tensorboard")
-
-    def row(self, step: int, task: str, loss: float, lrs: dict[str, float], seconds: float) -> None:
-        new = not self.path.exists()
-        values = {"step": step, "task": task, "loss": f"{loss:.6f}", "lr": f"{next(iter(lrs.values())):.3e}"}
-        values["seconds"] = f"{seconds:.3f}"
-        with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(values))
-            if new:
-                writer.writeheader()
-            writer.writerow(values)
-        if self.writer is not None:
-            self.writer.add_scalar("loss", loss, step)
-            self.writer.add_scalar(f"loss/{task}", loss, step)
-            for group, lr in lrs.items():
-                self.writer.add_scalar(f"lr/{group}", lr, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    return step
 
 
 def write_sample(model: TrainModel, data: TrainingData, config: Config, path: Path) -> Path:
@@ -360,19 +346,11 @@ def write_sample(model: TrainModel, data: TrainingData, config: Config, path: Pa
     return write_video(path, np.concatenate([example.video, example.pose_video, sample], axis=2))
 
 
-def ema_decay_at(decay: float, step: int) -> float:
-    """The EMA decay after optimizer step `step` (0-based): warmed up as (1 + step) / (10 + step), capped at
-    `decay`, so a short run's average is not dominated by the random initial weights (0.999 ** 2000 = 14%)."""
-    return min(decay, (1 + step) / (10 + step))
-
-
-def export_pipeline(model: TrainModel, ema: dict[str, torch.Tensor] | None, path: Path) -> None:
+def export_pipeline(model: TrainModel, ema: EMAModel | None, path: Path) -> None:
     """save_pretrained with the EMA weights (when kept) and the LoRA merged into the DiT."""
     pipe = model.pipe
     if ema is not None:
-        with torch.no_grad():
-            for name, param in model.params.items():
-                param.copy_(ema[name].to(param.dtype))
+        ema.copy_to(model.params.values())
     if model.uses_lora:
         pipe.transformer.fuse_lora(lora_scale=1.0)
         pipe.transformer.unload_lora()
@@ -397,6 +375,7 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
     callback: StepCallback | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train, checkpoint and export a pipeline folder.
 
@@ -405,45 +384,45 @@ def train(
         resume: Continue from the latest checkpoint in `output_dir` (from scratch when there is none).
         stop_after: End after this step without exporting, as a kill would (for tests).
         callback: `fn(step, plan, model)` after every optimizer step, on every process.
+        overwrite: Write into an `output_dir` that holds files animatex did not make.
     """
     output_dir = Path(output_dir)
     total_steps = max_steps or config.train.max_steps
-    accelerator = _new_accelerator(config)
+    accelerator = _new_accelerator(config, output_dir)
     rank, world = accelerator.process_index, accelerator.num_processes
     if accelerator.is_main_process:
-        existing = latest_checkpoint(output_dir)
-        if existing is not None and not resume:
-            raise AnimatexError(
-                f"{output_dir} already holds {existing.name}: pass --resume to continue it, or choose another --output"
-            )
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        prepare_run_folder(output_dir, resume, overwrite)
+        try:
+            (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        except OSError as error:
+            raise write_error(output_dir / "config.json", error) from None
     accelerator.wait_for_everyone()
 
     # 1. Data first (a missing dataset fails in a second), then the model and its parameter groups
     data = TrainingData(config)
     model = build_model(config)
     cache = EncodeCache(config.train.encode_cache)
-
-    # 2. Optimizer, LR schedule, EMA, and the checkpoint to resume from
-    optimizer, scheduler = build_optimizer(config, model, total_steps)
-    ema = None
-    if config.train.ema_decay is not None:
-        ema = {n: p.detach().clone().float() for n, p in model.params.items()}
-    start = 0
-    if resume and (checkpoint := latest_checkpoint(output_dir)) is not None:
-        start = _restore(checkpoint, model, optimizer, scheduler, ema, config)
     device = accelerator.device
     model.pipe.to(device)
     if device.type == "cpu":
         # As for inference (animatex.animate.load_pipeline): a frozen component stored in half precision (the
         # demo model's text encoder) computes in float32 on the CPU, where bf16 autocast cannot run fp16 weights.
         model.pipe.to(dtype=torch.float32)
-    if ema is not None:
-        ema = {n: v.to(device) for n, v in ema.items()}
+
+    # 2. Optimizer (prepared: fp16 loss scaling), LR schedule, EMA, and the checkpoint to resume from. The
+    # schedule stays unprepared: accelerate's steps it once per process per step, ours counts optimizer steps.
+    optimizer, scheduler = build_optimizer(config, model, total_steps)
+    optimizer = accelerator.prepare(optimizer)
+    ema = None
+    if config.train.ema_decay is not None:
+        # diffusers' EMA: decay min(ema_decay, (1 + n) / (10 + n)) after n >= 1 updates, the first a plain copy
+        ema = EMAModel(model.params.values(), decay=config.train.ema_decay)
+    start = 0
+    if resume and (checkpoint := latest_checkpoint(output_dir)) is not None:
+        start = _restore(checkpoint, model, optimizer, scheduler, ema, config)
+    accelerator.init_trackers("tensorboard")
 
     # 3. The loop: one task per optimizer step, shared by all processes
-    run_log = RunLog(output_dir, config.log.tensorboard) if accelerator.is_main_process else None
     losses: list[float] = []
     end = total_steps if stop_after is None else min(total_steps, stop_after)
     bar = tqdm(
@@ -468,19 +447,16 @@ def train(
         for name, param in model.params.items():
             if name not in model.task_params[task]:
                 param.grad = None
-        _all_reduce_grads([model.params[n] for n in sorted(model.task_params[task])], accelerator)
+        _average_grads([model.params[n] for n in sorted(model.task_params[task])], accelerator)
         if config.optim.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(
+            accelerator.clip_grad_norm_(
                 [p for p in model.params.values() if p.grad is not None], config.optim.max_grad_norm
             )
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
-            decay = ema_decay_at(config.train.ema_decay, step)
-            with torch.no_grad():
-                for name, param in model.params.items():
-                    ema[name].lerp_(param.detach().float(), 1 - decay)
+            ema.step(model.params.values())
 
         done = step + 1
         mean_loss = float(accelerator.gather(torch.tensor([step_loss], device=device)).mean())
@@ -492,27 +468,40 @@ def train(
         if accelerator.is_main_process:
             bar.set_postfix(loss=f"{mean_loss:.4f}", task=task)
             if done % config.log.every == 0 or done == end:
-                lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(optimizer.param_groups)}
-                run_log.row(done, task, mean_loss, lrs, time.perf_counter() - began)
+                lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
+                seconds, lr = time.perf_counter() - began, next(iter(lrs.values()))
+                log_row(
+                    output_dir,
+                    step=done,
+                    task=task,
+                    loss=f"{mean_loss:.6f}",
+                    lr=f"{lr:.3e}",
+                    seconds=f"{seconds:.3f}",
+                )
+                scalars = {f"lr/{group}": lr for group, lr in lrs.items()}
+                accelerator.log({"loss": mean_loss, f"loss/{task}": mean_loss, **scalars}, step=done)
             if config.log.sample_every and done % config.log.sample_every == 0:
                 write_sample(model, data, config, output_dir / "samples" / f"step-{done:08d}.mp4")
             if done % config.checkpoint.every == 0 or done == total_steps:
                 save_checkpoint(
                     output_dir, done, model.params, optimizer, scheduler, {"config": config.to_dict()},
-                    keep=config.checkpoint.keep, ema=ema,
+                    keep=config.checkpoint.keep,
+                    ema=None if ema is None else dict(zip(model.params, ema.shadow_params, strict=True)),
                 )  # fmt: skip
         if callback is not None:
             callback(done, plan_step(config, step, 0, rank), model)
         accelerator.wait_for_everyone()
 
     # 4. Export a pipeline folder that AnimateXPipeline.from_pretrained loads
-    if run_log is not None:
-        run_log.close()
     pipeline_dir = None
     if end == total_steps:
         pipeline_dir = output_dir / "pipeline"
         if accelerator.is_main_process:
-            export_pipeline(model, ema, pipeline_dir)
+            try:
+                export_pipeline(model, ema, pipeline_dir)
+            except Exception as error:
+                raise_write_error(pipeline_dir, error)
+                raise
         accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(output_dir, end, losses, pipeline_dir, model.params)
@@ -522,19 +511,11 @@ def train(
 
 
 def run(args: argparse.Namespace) -> TrainResult:
-    import yaml
-
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise AnimatexError(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
     if args.max_steps is not None and args.max_steps < 1:
         raise AnimatexError(f"--max-steps: must be >= 1, got {args.max_steps}")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, parse_overrides(args.set))
     output = args.output or os.path.join("runs", Path(args.config).stem)
-    result = train(config, output, max_steps=args.max_steps, resume=args.resume)
+    result = train(config, output, max_steps=args.max_steps, resume=args.resume, overwrite=args.overwrite)
     if result.pipeline_dir is not None and PartialState().is_main_process:
         print(f"trained pipeline written to {result.pipeline_dir}")
     return result

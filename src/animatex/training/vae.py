@@ -7,7 +7,9 @@ image gradients (our choice: it keeps the thin limbs of the synthetic characters
 per-channel mean/std of the encoder's latents on training clips go into `latents_mean` / `latents_std`, which
 the pipeline uses to normalise latents, so the diffusion model sees roughly unit-variance inputs.
 
-    python -m animatex.training.vae --data data/synth-demo --out runs/demo-vae --steps 2000 --size 64
+    python -m animatex.training.vae --config configs/demo-vae/stage1.yaml --output runs/demo-vae-stage1
+
+The settings are a `VAEConfig` (animatex.training.config), read like the DiT trainer's: YAML, `--set key=value`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
@@ -30,63 +32,20 @@ from tqdm.auto import tqdm
 from animatex.data.dataset import ClipDataset
 from animatex.errors import AnimatexError
 from animatex.evaluation.metrics import psnr_star
-from animatex.io import read_video
+from animatex.io import read_video, resize_frames
 from animatex.pipelines.presets import build_demo_vae, load_vae
-
-
-@dataclass
-class VAETrainArgs:
-    data: str
-    out: str
-    steps: int = 2000
-    size: int = 64
-    seed: int = 0
-    lr: float = 1e-3
-    warmup: int = 50
-    image_batch: int = 8  # single frames per image step
-    video_batch: int = 2  # chunks per video step
-    # 1 + 4k frames: one causal first frame plus k 4-frame groups; None = the whole training clip. The small
-    # VAE decodes well only as many chunks as it trained on (its causal cache drifts after that): trained on
-    # 5-frame chunks it gave frames 6-17 of a 17-frame clip at ~11 dB, on 9-frame chunks frames 10-17 at 16-19
-    # dB (frames 1-9 at 27 dB), on 17-frame chunks all 17 frames at 27 dB. Train on the length you decode.
-    chunk_frames: int | None = None
-    # Train on random crop x crop windows (a multiple of 8; None: whole frames). The VAE is convolutional, so
-    # crops teach the same local code at a fraction of the cost per sample: a 32 px crop is 4x cheaper.
-    crop: int | None = None
-    video_every: int = 2  # every n-th step is a video step, the others image steps
-    kl_weight: float = 1e-6
-    grad_weight: float = 0.5
-    # L1 between frame-to-frame differences of video batches: per-pixel L1 lets a small VAE blur fast particles
-    # (snow, rain, sparks) into a still average and flicker static backdrops; this term penalises both.
-    temporal_weight: float = 0.0
-    # "mode" decodes the posterior mean: a plain autoencoder, which learns far faster than decoding samples
-    # whose initial std of 1 drowns the small latents; the pipeline and trainer only ever use the mode.
-    posterior: str = "sample"
-    eval_clips: int = 16
-    eval_data: str | None = None  # held-out dataset root; default: the test subset of --data
-    time_limit: float | None = None  # seconds; stop early (and still save) once exceeded
-    stats_clips: int = 64
-    init: str | None = (
-        None  # a pretrained AutoencoderKLWan folder to continue from (default: a fresh demo VAE)
-    )
-
+from animatex.training.arguments import add_config_arguments
+from animatex.training.checkpoint import prepare_run_folder
+from animatex.training.config import VAEConfig, load_config, parse_overrides
 
 # ---- data ------------------------------------------------------------------------------------------------------
-
-
-def _resize(video: np.ndarray, size: int) -> np.ndarray:
-    """(F, H, W, 3) uint8 -> (F, size, size, 3) uint8 (area filter when shrinking)."""
-    if video.shape[1:3] == (size, size):
-        return video
-    interp = cv2.INTER_AREA if video.shape[1] > size else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in video])
 
 
 def _clip_videos(folder: Path, size: int) -> list[np.ndarray]:
     """The ground-truth video (target.mp4, else driving.mp4) of one clip folder, plus driving.mp4 if distinct."""
     names = ["target.mp4", "driving.mp4"] if (folder / "target.mp4").is_file() else ["driving.mp4"]
     # Only the videos are read: `load_clip` also parses poses, masks and the background (4x slower).
-    return [_resize(read_video(folder / name)[0], size) for name in names]
+    return [resize_frames(read_video(folder / name)[0], size, size) for name in names]
 
 
 def load_videos(
@@ -238,55 +197,53 @@ class VAETrainResult:
     folder: Path
 
 
-def _learning_rate(args: VAETrainArgs, step: int) -> float:
-    """Linear warmup, then cosine decay to a tenth of the peak."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+def _learning_rate(config: VAEConfig, step: int) -> float:
+    """Linear warmup, then cosine decay to a tenth of the peak (the demo VAE's schedule; diffusers'
+    `get_scheduler("cosine")` decays to zero)."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def train_vae(
-    args: VAETrainArgs, vae: AutoencoderKLWan | None = None, progress: bool = True
+    config: VAEConfig,
+    output: str | Path,
+    vae: AutoencoderKLWan | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> VAETrainResult:
-    """Train (a fresh demo VAE, or `vae`), set its latent statistics, save it to `out/vae`; see the module doc."""
-    if args.size % 8:
-        raise AnimatexError(f"--size must be a multiple of 8 (the VAE's spatial factor), got {args.size}")
-    if args.crop is not None and (args.crop % 8 or not 8 <= args.crop <= args.size):
-        raise AnimatexError(
-            f"--crop must be a multiple of 8 between 8 and --size {args.size}, got {args.crop}"
-        )
-    if args.chunk_frames is not None and (args.chunk_frames < 1 or (args.chunk_frames - 1) % 4):
-        raise AnimatexError(f"--chunk-frames must be 4k+1 for the Wan VAE, got {args.chunk_frames}")
-    out = Path(args.out)
-    videos = load_videos(args.data, args.size, subset="train")
-    chunk_frames = args.chunk_frames or (videos.shape[1] - 1) // 4 * 4 + 1
-    rng = np.random.default_rng(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
+    """Train (a fresh demo VAE, or `vae`), set its latent statistics, save it to `output/vae`; see the module doc."""
+    out = Path(output)
+    prepare_run_folder(out, resume=False, overwrite=overwrite)
+    videos = load_videos(config.data, config.size, subset="train")
+    chunk_frames = config.chunk_frames or (videos.shape[1] - 1) // 4 * 4 + 1
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     if vae is None:
-        vae = load_vae(args.init) if args.init else build_demo_vae(args.seed)
+        vae = load_vae(config.init) if config.init else build_demo_vae(config.seed)
     vae.train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.01)
 
     losses: list[float] = []
     start = time.time()
-    bar = tqdm(range(args.steps), desc="vae", disable=not progress)
+    bar = tqdm(range(config.steps), desc="vae", disable=not progress)
     step = 0
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(args, step)
-        if args.video_every > 0 and step % args.video_every == args.video_every - 1:
-            pixels = sample_batch(videos, rng, args.video_batch, chunk_frames, args.crop)
+            group["lr"] = _learning_rate(config, step)
+        if config.video_every > 0 and step % config.video_every == config.video_every - 1:
+            pixels = sample_batch(videos, rng, config.video_batch, chunk_frames, config.crop)
         else:
-            pixels = sample_batch(videos, rng, args.image_batch, 1, args.crop)
+            pixels = sample_batch(videos, rng, config.image_batch, 1, config.crop)
         loss, parts = vae_loss(
             vae,
             pixels,
-            args.kl_weight,
-            args.grad_weight,
+            config.kl_weight,
+            config.grad_weight,
             generator,
-            args.posterior == "mode",
-            args.temporal_weight,
+            config.posterior == "mode",
+            config.temporal_weight,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -294,24 +251,24 @@ def train_vae(
         optimizer.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}")
-        if args.time_limit is not None and time.time() - start > args.time_limit:
+        if config.time_limit is not None and time.time() - start > config.time_limit:
             break
     seconds = time.time() - start
     vae.eval()
 
-    stats_videos = videos[rng.permutation(len(videos))[: args.stats_clips]]
+    stats_videos = videos[rng.permutation(len(videos))[: config.stats_clips]]
     set_latent_statistics(vae, stats_videos)
     psnr = None
-    if args.eval_clips > 0:
+    if config.eval_clips > 0:
         held_out = (
-            load_videos(args.eval_data, args.size, limit=args.eval_clips)
-            if args.eval_data
-            else _test_videos(args.data, args.size, args.eval_clips)
+            load_videos(config.eval_data, config.size, limit=config.eval_clips)
+            if config.eval_data
+            else _test_videos(config.data, config.size, config.eval_clips)
         )
         psnr = reconstruction_psnr(vae, held_out) if held_out is not None else None
     folder = save_atomic(vae, out / "vae")
     metrics = {
-        "args": asdict(args),
+        "config": config.to_dict(),
         "steps": step + 1,
         "seconds": round(seconds, 1),
         "final_loss": float(np.mean(losses[-50:])),
@@ -332,58 +289,26 @@ def _test_videos(root: str | Path, size: int, limit: int) -> np.ndarray | None:
 # ---- command line ----------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> VAETrainArgs:
-    defaults = VAETrainArgs(data="", out="")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m animatex.training.vae", description=__doc__.split("\n")[0]
     )
+    add_config_arguments(parser, "configs/demo-vae/stage1.yaml")
     parser.add_argument(
-        "--data", required=True, help="dataset root (index.jsonl); trains on its train subset"
+        "--output", required=True, help="run folder: gets vae/ (save_pretrained) and metrics.json"
     )
-    parser.add_argument(
-        "--out", required=True, help="run folder: gets vae/ (save_pretrained) and metrics.json"
-    )
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument(
-        "--size", type=int, default=defaults.size, help="frame width = height (multiple of 8)"
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--image-batch", type=int, default=defaults.image_batch)
-    parser.add_argument("--video-batch", type=int, default=defaults.video_batch)
-    parser.add_argument(
-        "--chunk-frames",
-        type=int,
-        default=defaults.chunk_frames,
-        help="frames per video chunk, 4k+1 (default: the whole clip; the VAE decodes well only that many)",
-    )
-    parser.add_argument(
-        "--crop", type=int, default=None, help="train on random CROP x CROP windows (multiple of 8)"
-    )
-    parser.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
-    parser.add_argument("--grad-weight", type=float, default=defaults.grad_weight)
-    parser.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight,
-                        help="weight of the L1 between frame differences (video steps; default 0)")  # fmt: skip
-    parser.add_argument(
-        "--posterior",
-        choices=("sample", "mode"),
-        default=defaults.posterior,
-        help="what the decoder trains on",
-    )
-    parser.add_argument(
-        "--eval-data", default=None, help="held-out dataset root (default: --data's test subset)"
-    )
-    parser.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
-    parser.add_argument("--init", default=None, help="continue from this pretrained VAE folder")
-    parser.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds")
-    parsed = parser.parse_args(argv)
-    return VAETrainArgs(**{k.replace("-", "_"): v for k, v in vars(parsed).items()})
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    result = train_vae(args)
+    try:
+        config = load_config(args.config, parse_overrides(args.set), schema=VAEConfig)
+        torch.manual_seed(config.seed)
+        result = train_vae(config, args.output, overwrite=args.overwrite)
+    except AnimatexError as error:
+        raise SystemExit(f"error: {error}") from None
     psnr = "n/a (no held-out clips)" if result.psnr is None else f"{result.psnr:.2f} dB"
     print(
         f"trained {result.steps} steps in {result.seconds:.0f} s; held-out PSNR {psnr}; saved {result.folder}"

@@ -1,4 +1,4 @@
-"""Pictures of the synthetic world for the docs: `python -m animatex.data.gallery docs/img`."""
+"""Pictures of the synthetic world for the docs: `python docs/scripts/synth_gallery.py docs/img`."""
 
 from __future__ import annotations
 
