@@ -84,6 +84,16 @@ def _checked(check):
     return parse
 
 
+def check_speed_options(args: argparse.Namespace) -> None:
+    """--memory against the device and --cache against the model folder, before any input is read."""
+    from animatex.animate import default_model_dir
+    from animatex.pipelines.memory import check_memory_mode
+    from animatex.pipelines.speed import check_cache
+
+    check_memory_mode(args.memory, args.device)
+    check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+
+
 def memory_modes(text: str) -> None:
     from animatex.pipelines.memory import parse_memory_mode
 
@@ -139,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise AnimatexError(f"{name} {path} not found")
     check_model_dir(args.model)
+    check_speed_options(args)
 
     from animatex.animate import (
         animate,

@@ -47,6 +47,12 @@ def parse_cache_spec(spec: str) -> tuple[str, float | None]:
         raise CacheSpecError(f"the cache option in {spec!r} must be a number, e.g. fbc:0.1") from None
 
 
+def check_cache(spec: str | None, model_dir: str | Path | None) -> None:
+    """Refuse a bad spec, or MagCache without stored ratios, before anything slow runs."""
+    if spec and parse_cache_spec(spec)[0] == "magcache":
+        load_mag_ratios(model_dir)
+
+
 def mag_cache_path(model_dir: str | Path) -> Path:
     return Path(model_dir) / MAG_CACHE_FILE
 
@@ -56,7 +62,7 @@ def load_mag_ratios(model_dir: str | Path | None) -> list[float]:
     path = mag_cache_path(model_dir) if model_dir else None
     if path is None or not path.is_file():
         raise CacheSpecError(
-            f"magcache needs ratios calibrated for this model; run `animatex calibrate-cache --model {model_dir}` "
+            f"magcache needs ratios calibrated for this model; run `animatex cache calibrate --model {model_dir}` "
             "first"
         )
     return [float(r) for r in json.loads(path.read_text())["ratios"]]
