@@ -81,8 +81,11 @@ def default_model_dir() -> Path | None:
     return None
 
 
-def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> AnimateXPipeline:
-    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`)."""
+def load_pipeline(
+    model: str | Path | None = None, device: str = "cpu", memory: str | None = None
+) -> AnimateXPipeline:
+    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -102,7 +105,9 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
     import torch
 
     from animatex.pipelines import AnimateXPipeline
+    from animatex.pipelines.memory import apply_memory_mode, check_memory_mode
 
+    check_memory_mode(memory, device)  # before the (slow) load
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
@@ -112,6 +117,9 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
+    if memory:
+        apply_memory_mode(pipe, memory, device)
+        return pipe
     return pipe.to(device)
 
 
@@ -237,6 +245,7 @@ def animate(
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
+    cache: str | None = None,
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
@@ -259,6 +268,8 @@ def animate(
         task: "animate", or "ti2v" (text drives the video; the poses set the length and, with `driving`, feed
             the IPI as in the release).
         progress: Show the pipeline's progress bar.
+        cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
+            one; None leaves the pipeline as it is.
     """
     import torch
 
@@ -278,6 +289,10 @@ def animate(
 
     # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)
+    if cache is not None:
+        from animatex.pipelines.speed import enable_step_cache
+
+        enable_step_cache(pipe, cache, num_inference_steps or pipe.config.default_num_inference_steps)
     width, height = size if size is not None else (None, None)
     output = pipe(
         image=reference,

@@ -52,10 +52,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
+        "--memory", type=_checked(memory_modes),
+        help="memory modes joined with +, e.g. fp8+group-offload+vae-tiling: model-offload, sequential-offload, "
+        "group-offload, fp8, vae-tiling, vae-slicing, text-encoder-cpu (default: all on --device; docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=_checked(cache_spec),
+        help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
+        "calibrate`) or none (default none; docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
+
+
+def _checked(check):
+    """An argparse `type` that runs `check` on the text and reports its message as a usage error."""
+
+    def parse(text: str) -> str:
+        from animatex.errors import AnimatexError
+
+        try:
+            check(text)
+        except AnimatexError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    parse.__name__ = check.__name__
+    return parse
+
+
+def check_speed_options(args: argparse.Namespace) -> None:
+    """--memory against the device and --cache against the model folder, before any input is read."""
+    from animatex.animate import default_model_dir
+    from animatex.pipelines.memory import check_memory_mode
+    from animatex.pipelines.speed import check_cache
+
+    check_memory_mode(args.memory, args.device)
+    check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+
+
+def memory_modes(text: str) -> None:
+    from animatex.pipelines.memory import parse_memory_mode
+
+    parse_memory_mode(text)
+
+
+def cache_spec(text: str) -> None:
+    from animatex.pipelines.speed import parse_cache_spec
+
+    parse_cache_spec(text)
 
 
 def print_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -101,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise AnimatexError(f"{name} {path} not found")
     check_model_dir(args.model)
+    check_speed_options(args)
 
     from animatex.animate import (
         animate,
@@ -121,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         reference_pose = None
         if args.task == "animate":  # retargeting and the reference-pose encoder read it
             reference_pose = detect_reference_pose(reference, args.backend, args.dwpose_dir, str(args.reference))
-        pipe = load_pipeline(args.model, args.device)
+        pipe = load_pipeline(args.model, args.device, memory=args.memory)
         print(plan_line(
             pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
             num_inference_steps=args.steps, guidance_scale=args.guidance, text_guidance_scale=args.text_guidance,
@@ -130,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
             pipe, reference, poses, driving=driving, reference_pose=reference_pose, prompt=args.prompt,
             align=args.align, size=size, num_frames=args.frames, num_inference_steps=args.steps,
             guidance_scale=args.guidance, text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task,
+            cache=args.cache,
         )  # fmt: skip
     frames = animation.frames
     write_video(args.output, frames, animation.fps)

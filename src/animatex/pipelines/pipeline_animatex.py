@@ -25,6 +25,7 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     ModelMixin,  # noqa: F401  (folders saved before 0.2 name this module as the transformer's library)
 )
+from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.utils import logging
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
@@ -90,7 +91,7 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
-class AnimateXPipeline(DiffusionPipeline):
+class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     """Animate a reference character with a driving pose video (Animate-X++), or run text+image-to-video.
 
     Args:
@@ -114,6 +115,9 @@ class AnimateXPipeline(DiffusionPipeline):
             model), which otherwise must learn to carry the look from frame 0 by attention alone.
         default_max_area: The output area (height x width) a call without a size gets, in the reference's aspect
             ratio: the area the model was trained at (Wan2.1 480p: 832 x 480). None: the reference's own size.
+
+    LoRAs for the Wan2.1 transformer (diffusers, PEFT or original "diffusion_model." keys, e.g. few-step
+    distillation LoRAs) load with `load_lora_weights` (diffusers' `WanLoraLoaderMixin`).
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->motion_encoder->transformer->vae"
