@@ -84,8 +84,11 @@ def default_model_dir() -> Path | None:
     return None
 
 
-def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> AnimateXPipeline:
-    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`)."""
+def load_pipeline(
+    model: str | Path | None = None, device: str = "cpu", memory: str | None = None
+) -> AnimateXPipeline:
+    """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -105,7 +108,9 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
     import torch
 
     from animatex.pipelines import AnimateXPipeline
+    from animatex.pipelines.memory import apply_memory_mode, check_memory_mode
 
+    check_memory_mode(memory, device)  # before the (slow) load
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
@@ -115,6 +120,9 @@ def load_pipeline(model: str | Path | None = None, device: str = "cpu") -> Anima
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
+    if memory:
+        apply_memory_mode(pipe, memory, device)
+        return pipe
     return pipe.to(device)
 
 
@@ -180,6 +188,57 @@ def retarget_poses(
     return retarget(poses, reference_pose, align), align
 
 
+def plan_line(
+    pipe: AnimateXPipeline,
+    reference: np.ndarray,
+    poses: PoseSequence,
+    *,
+    driving: np.ndarray | None = None,
+    size: tuple[int, int] | None = None,
+    num_frames: int | None = None,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    text_guidance_scale: float | None = None,
+    windows: WindowSettings | None = None,
+) -> str:
+    """One line that says what `animate` with these arguments will do, before any slow work starts."""
+    import logging
+
+    from animatex.pipelines.inputs import FramesInfo
+
+    logger = logging.getLogger("animatex")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the run itself gives the rounding notes
+    try:
+        width, height = size if size is not None else (None, None)
+        height, width = pipe.fit_size(height, width, FramesInfo(1, *reference.shape[:2]))
+        settings = pipe.window_settings(windows)
+        requested = min(num_frames or len(poses), len(poses))
+        windowed = pipe.runs_in_windows(settings, requested)
+        frames = requested if windowed else pipe.fit_num_frames(num_frames, len(poses))
+    finally:
+        logger.setLevel(level)
+    config = pipe.config
+    steps = num_inference_steps or config.default_num_inference_steps
+    guidance = config.default_guidance_scale if guidance_scale is None else guidance_scale
+    text_guidance = (
+        config.get("default_text_guidance_scale", 1.0) if text_guidance_scale is None else text_guidance_scale
+    )
+    branches = 1 + (guidance > 1) + (text_guidance > 1)
+    how = "as asked" if size is not None else "the model's own area, the reference's aspect"
+    parts = [
+        f"{width}x{height} ({how})",
+        f"{frames} frames at {poses.fps:g} fps ({frames / poses.fps:.1f} s)",
+        f"{steps} steps x {branches} guidance branch{'es' if branches > 1 else ''}",
+    ]
+    if windowed:
+        parts.append(f"in {settings.strategy} windows of {settings.frames} frames")
+    indicator = getattr(pipe.transformer, "pose_indicator", None)
+    if indicator is not None and driving is not None:
+        parts.append(f"IPI: {indicator.temporal_compression(settings.frames if windowed else frames)}")
+    return "plan: " + ", ".join(parts)
+
+
 def animate(
     pipe: AnimateXPipeline,
     reference: np.ndarray,
@@ -197,6 +256,7 @@ def animate(
     seed: int = 0,
     task: str = "animate",
     progress: bool = True,
+    cache: str | None = None,
     windows: WindowSettings | None = None,
     on_frames: Callable[[np.ndarray], None] | None = None,
 ) -> Animation:
@@ -225,6 +285,8 @@ def animate(
             (`animatex.pipelines.windows.WindowSettings`); None: the model's defaults.
         on_frames: Gets the result window by window as uint8 (f, H, W, 3) frames (to write them as they come);
             the returned `Animation` then holds no frames (see `Animation`).
+        cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
+            one; None leaves the pipeline as it is.
     """
     import torch
 
@@ -244,6 +306,10 @@ def animate(
 
     # 3. Run the pipeline: it sizes the output, draws the poses and feeds what its model reads
     pipe.set_progress_bar_config(disable=not progress)
+    if cache is not None:
+        from animatex.pipelines.speed import enable_step_cache
+
+        enable_step_cache(pipe, cache, num_inference_steps or pipe.config.default_num_inference_steps)
     width, height = size if size is not None else (None, None)
     kept: list[np.ndarray] = []
     count, shape = 0, None

@@ -161,7 +161,7 @@ def test_81_frames_run_the_release_conv_with_frames_as_channels():
         expected = ipi.proj_out(F.conv1d(resampled, conv.weight, conv.bias, padding=1))
     assert output.shape == (2, 21, 24)
     torch.testing.assert_close(output, expected, rtol=1e-5, atol=1e-5)
-    assert "official 81-frame" in ipi.last_temporal_compression
+    assert "official 81-frame" in ipi.temporal_compression(81)
 
 
 def test_other_lengths_keep_the_any_length_compression():
@@ -175,7 +175,7 @@ def test_other_lengths_keep_the_any_length_compression():
         )
     assert output.shape == (2, 5, 24)
     torch.testing.assert_close(output, expected, rtol=1e-5, atol=1e-5)
-    assert "any-length" in ipi.last_temporal_compression
+    assert "any-length" in ipi.temporal_compression(17)
 
 
 def test_the_two_compressions_start_equal_at_81_frames():

@@ -81,10 +81,13 @@ def _wake_pose_indicator(model: AnimateXTransformer3DModel, seed: int = 3) -> No
 
 
 def _block_inputs(model, **kwargs) -> list[torch.Tensor]:
+    """The hidden states each block computes on: its input plus the IPI its `PoseIndicatorHook` adds."""
     inputs = []
-    hooks = [
-        b.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].clone())) for b in model.blocks
-    ]
+
+    def record(_module, args, block_kwargs):
+        inputs.append(args[0] + block_kwargs.get("pose_indicator_states", 0))
+
+    hooks = [b.register_forward_pre_hook(record, with_kwargs=True) for b in model.blocks]
     try:
         with torch.no_grad():
             model(**kwargs)

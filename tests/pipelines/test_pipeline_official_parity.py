@@ -84,9 +84,12 @@ def test_clip_inputs_are_the_whole_picture_squashed(pipe):
             assert last[2] > last[0] and last[2] > last[1]  # bottom-right: blue
 
 
-def test_square_pictures_give_the_same_clip_input_as_before(pipe):
-    """Squash and centre crop coincide on a square picture: the demo model's 64 x 64 inputs are unchanged."""
-    picture = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))
+def test_pictures_at_the_encoder_size_give_the_same_clip_input_as_before(pipe):
+    """Squash, centre crop and any resampling coincide on a square picture already at the encoder's input size:
+    the demo model's 64 x 64 inputs to its 64 px encoder are unchanged."""
+    size = pipe.image_encoder.config.image_size
+    # An 8-bit picture, as every decoded image is (the processor's PIL path rounds floats to 8 bits).
+    picture = torch.randint(0, 256, (3, size, size), generator=torch.Generator().manual_seed(0)) / 255.0
     cropped = pipe.image_processor(images=[picture], do_rescale=False, return_tensors="pt").pixel_values
     seen = _pixels_seen(pipe.image_encoder, pipe.encode_image, picture, torch.device("cpu"))
-    torch.testing.assert_close(seen, cropped, rtol=0, atol=0)
+    torch.testing.assert_close(seen, cropped, rtol=0, atol=1e-6)

@@ -124,12 +124,9 @@ def test_motion_encoder_is_used_instead_of_image_encoder(make_inputs):
 
 
 def _clip_pixels(pipe, inputs):
-    frames = list(video_to_tensor(inputs["driving_video"]))
-    return {
-        "pixel_values": pipe.image_processor(
-            images=frames, do_rescale=False, return_tensors="pt"
-        ).pixel_values
-    }
+    frames = video_to_tensor(inputs["driving_video"])
+    encoder, processor = pipe.motion_encoder_and_processor
+    return {"pixel_values": pipe._encoder_pixels(encoder, processor, list(frames))}
 
 
 # ---- the input converters -----------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import sys
 from animatex import __version__
 
 # Subcommand modules, in the order `animatex --help` lists them.
-COMMANDS: tuple[str, ...] = ("pose", "synth", "data", "convert", "bench", "compare", "animate", "demo", "train")
+COMMANDS: tuple[str, ...] = (
+    "pose", "synth", "data", "convert", "bench", "compare", "animate", "demo", "train", "cache", "plan", "ui",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

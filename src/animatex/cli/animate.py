@@ -69,10 +69,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
+        "--memory", type=_checked(memory_modes),
+        help="memory modes joined with +, e.g. fp8+group-offload+vae-tiling: model-offload, sequential-offload, "
+        "group-offload, fp8, vae-tiling, vae-slicing, text-encoder-cpu (default: all on --device; docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=_checked(cache_spec),
+        help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
+        "calibrate`) or none (default none; docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
+
+
+def _checked(check):
+    """An argparse `type` that runs `check` on the text and reports its message as a usage error."""
+
+    def parse(text: str) -> str:
+        from animatex.errors import AnimatexError
+
+        try:
+            check(text)
+        except AnimatexError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    parse.__name__ = check.__name__
+    return parse
+
+
+def check_speed_options(args: argparse.Namespace) -> None:
+    """--memory against the device and --cache against the model folder, before any input is read."""
+    from animatex.animate import default_model_dir
+    from animatex.pipelines.memory import check_memory_mode
+    from animatex.pipelines.speed import check_cache
+
+    check_memory_mode(args.memory, args.device)
+    check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+
+
+def memory_modes(text: str) -> None:
+    from animatex.pipelines.memory import parse_memory_mode
+
+    parse_memory_mode(text)
+
+
+def cache_spec(text: str) -> None:
+    from animatex.pipelines.speed import parse_cache_spec
+
+    parse_cache_spec(text)
 
 
 def print_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -118,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise AnimatexError(f"{name} {path} not found")
     check_model_dir(args.model)
+    check_speed_options(args)
     if args.carry_noise < 0:
         raise AnimatexError(f"--carry-noise must be >= 0, got {args.carry_noise}")
     if args.window is not None and args.window_strategy in ("chain", "context"):
@@ -134,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         detect_reference_pose,
         load_pipeline,
         parse_size,
+        plan_line,
         read_driving,
     )
     from animatex.io import VideoWriter, read_image, write_video
@@ -149,15 +199,20 @@ def run(args: argparse.Namespace) -> int:
             reference_pose = detect_reference_pose(
                 reference, args.backend, args.dwpose_dir, str(args.reference)
             )
-        pipe = load_pipeline(args.model, args.device)
+        pipe = load_pipeline(args.model, args.device, memory=args.memory)
         windows = WindowSettings(
             args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
             not args.no_crossfade,
         )  # fmt: skip
+        print(plan_line(
+            pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
+            num_inference_steps=args.steps, guidance_scale=args.guidance, text_guidance_scale=args.text_guidance,
+            windows=windows,
+        ), flush=True)  # fmt: skip
         settings = dict(
             driving=driving, reference_pose=reference_pose, prompt=args.prompt, align=args.align, size=size,
             num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
-            text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task, windows=windows,
+            text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task, windows=windows, cache=args.cache,
         )  # fmt: skip
         # Without a grid the result is written window by window as it is made (to a temporary file renamed at
         # the end, so Ctrl-C leaves no broken video); the grid needs every frame at once.

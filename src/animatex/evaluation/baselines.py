@@ -54,7 +54,7 @@ def _as_uint8_image(image: np.ndarray, name: str) -> np.ndarray:
 
 def _body_in_pixels(pose: PoseSequence, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """(F, 18, 2) body positions rescaled to a width x height image, (F, 18) visibility."""
-    body = pose.body[..., :2].astype(np.float64) * [width / pose.width, height / pose.height]
+    body = pose.rescaled(width, height).body[..., :2].astype(np.float64)
     return body, pose.body[..., 2] >= CONFIDENCE_THRESHOLD
 
 

@@ -67,31 +67,20 @@ def prompted_pipeline_generator(
     device: str = "cpu",
     text_guidance_scale: float | None = None,
 ) -> Callable[[Clip, PoseSequence, str], np.ndarray]:
-    """An `AnimateXPipeline` (or its folder) as `(clip, aligned pose, prompt) -> frames`: the pose drawn as the
-    pose video, the driving video for the IPI, one fixed seed for every case. Steps and guidances left None
-    take the model's own defaults (its model_index.json)."""
-    import torch
+    """An `AnimateXPipeline` (or its folder) as `(clip, aligned pose, prompt) -> frames` through `animate()`
+    at the clip's size: the driving video for the IPI, one fixed seed for every case. Steps and guidances left
+    None take the model's own defaults (its model_index.json)."""
+    from animatex.animate import animate
 
     pipe = _pipeline(model, device)
-    pipe.set_progress_bar_config(disable=True)
 
     def generate(clip: Clip, pose: PoseSequence, prompt: str) -> np.ndarray:
         height, width = clip.reference.shape[:2]
-        output = pipe(
-            image=clip.reference,
-            pose_video=pose,
-            driving_video=clip.driving,
-            ref_pose=clip.reference_pose[:1],
-            prompt=prompt,
-            height=height,
-            width=width,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            text_guidance_scale=text_guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        )
-        return output.frames[0]
+        return animate(
+            pipe, clip.reference, pose, driving=clip.driving[: len(pose)], reference_pose=clip.reference_pose[:1],
+            prompt=prompt, align="none", size=(width, height), num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, text_guidance_scale=text_guidance_scale, seed=seed, progress=False,
+        ).frames  # fmt: skip
 
     return generate
 

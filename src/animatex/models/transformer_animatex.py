@@ -8,16 +8,19 @@ Wan part is diffusers' `WanTransformer3DModel` unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
+from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.models._modeling_parallel import ContextParallelInput
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.transformers.transformer_wan import (
@@ -418,7 +421,7 @@ class ImplicitPoseIndicator(nn.Module):
       checkpoints);
     - any length (ours): the first frame repeated 3 times (as for the VAE) and a stride-4 Conv1d over time,
       4k+4 frames -> k+1, for every other length. It starts as a mean over each group of 4 frames.
-    `last_temporal_compression` names the one the last call ran (also logged at info level).
+    `temporal_compression(num_frames)` names the one a call runs (logged at info level when it runs).
     """
 
     def __init__(
@@ -462,7 +465,6 @@ class ImplicitPoseIndicator(nn.Module):
                 fixed_frames, num_latent_frames(fixed_frames), kernel_size=3, padding=1
             )
         self.proj_out = nn.Linear(dim, out_dim)
-        self.last_temporal_compression: str | None = None
 
     def initialize_weights(self) -> None:
         """Default init, mean-pool temporal reductions, and a zero output layer so the DiT starts unchanged."""
@@ -504,8 +506,7 @@ class ImplicitPoseIndicator(nn.Module):
         motion_embeds = motion_embeds.flatten(0, 1)[:, None]  # (B*F, 1, D)
         hidden_states = self.resampler(motion_embeds, query)  # (B*F, 1, dim)
         hidden_states = hidden_states.reshape(batch_size, num_frames, -1)  # (B, F, dim)
-        self.last_temporal_compression = self.temporal_compression(num_frames)
-        logger.info(f"Implicit Pose Indicator: {self.last_temporal_compression}")
+        logger.info(f"Implicit Pose Indicator: {self.temporal_compression(num_frames)}")
         if self._runs_fixed_length(num_frames):
             # Frames are the conv's channels and the feature axis its length, as in the release.
             hidden_states = self.fixed_length_downsample(hidden_states)  # (B, k+1, dim)
@@ -533,10 +534,35 @@ class AnimateXPoseFeatures(BaseOutput):
     ref_pose_embeds: torch.Tensor | None = None
     pose_indicator_states: torch.Tensor | None = None
 
+    def to(self, *args, **kwargs) -> AnimateXPoseFeatures:
+        """Every feature moved or cast as by `torch.Tensor.to`: accelerate's `send_to_device` (offloading hooks)
+        calls this instead of rebuilding the object as a plain mapping, which would lose the fields."""
+        return replace(self, **{name: value.to(*args, **kwargs) for name, value in self.items()})
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Core model
 # ---------------------------------------------------------------------------------------------------------
+
+POSE_INDICATOR_HOOK = "animatex_pose_indicator"
+
+
+class PoseIndicatorHook(ModelHook):
+    """Adds a block's `pose_indicator_states` argument (B, L, inner) to its input hidden states.
+
+    Registered on the IPI blocks when the model is built, so it is the innermost hook: a cache hook registered
+    later (diffusers' `enable_cache`) that skips the block skips the addition with it, and offloading, casting
+    and context-parallel hooks see the argument like any other block input.
+    """
+
+    def pre_forward(self, module: nn.Module, *args, **kwargs):
+        states = kwargs.pop("pose_indicator_states", None)
+        if states is not None:
+            if args:
+                args = (args[0] + states, *args[1:])
+            else:
+                kwargs["hidden_states"] = kwargs["hidden_states"] + states
+        return args, kwargs
 
 
 class AnimateXTransformer3DModel(WanTransformer3DModel):
@@ -583,8 +609,11 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         *WanTransformer3DModel._keys_to_ignore_on_load_unexpected,
         "pos_table",
     ]
-    # Context parallelism is not supported yet: the IPI is added to the full token sequence between blocks.
-    _cp_plan = None
+    # Context parallelism: Wan's plan (tokens and rotary embedding split along the sequence before block 0,
+    # gathered after `proj_out`) plus, per IPI block, its per-token `pose_indicator_states` split the same way;
+    # built per model in `__init__` because the IPI blocks are a config field. The pose-guider features and
+    # reference-pose embeddings are added before block 0, so they are split with the tokens.
+    _cp_plan = WanTransformer3DModel._cp_plan
 
     @register_to_config
     def __init__(
@@ -700,6 +729,17 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
                 f"With {num_layers} blocks the default IPI range, blocks 2..{num_layers // 2}, is empty: the "
                 "implicit pose indicator feeds no block. Set pose_indicator_blocks to use it."
             )
+        if use_pose_indicator:
+            self._cp_plan = {
+                key: dict(value) if isinstance(value, dict) else value for key, value in self._cp_plan.items()
+            }
+            for index in range(start, end + 1):
+                HookRegistry.check_if_exists_or_initialize(self.blocks[index]).register_hook(
+                    PoseIndicatorHook(), POSE_INDICATOR_HOOK
+                )
+                self._cp_plan.setdefault(f"blocks.{index}", {})["pose_indicator_states"] = (
+                    ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
+                )
         self.initialize_pose_weights()
         if mask_text_padding:
             for block in self.blocks:
@@ -996,21 +1036,27 @@ class AnimateXTransformer3DModel(WanTransformer3DModel):
         if encoder_hidden_states_image is not None:
             encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
 
-        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks
+        # 5. Transformer blocks, the IPI (one vector per latent frame) added to the input of its blocks.
+        # The IPI goes in as a block argument that `PoseIndicatorHook` adds to the block's input: a step cache that
+        # skips a block (FirstBlockCache, MagCache, TaylorSeer) then skips its IPI addition too, instead of adding
+        # it again to a cached residual that already holds it. One vector per token, so a context-parallel plan
+        # shards it with the sequence.
         pose_indicator_states = pose_features.pose_indicator_states
         if pose_indicator_states is not None:
             pose_indicator_states = pose_indicator_states.to(hidden_states)[:, :, None]  # (B, f, 1, inner)
+            tokens_per_frame = hidden_states.shape[1] // post_patch_num_frames
+            pose_indicator_states = pose_indicator_states.expand(-1, -1, tokens_per_frame, -1).flatten(1, 2)
         first_block, last_block = self.pose_indicator_block_range
         for index, block in enumerate(self.blocks):
+            run_block = block
             if pose_indicator_states is not None and first_block <= index <= last_block:
-                hidden_states = hidden_states.unflatten(1, (post_patch_num_frames, -1))  # (B, f, h' * w', inner)
-                hidden_states = (hidden_states + pose_indicator_states).flatten(1, 2)  # (B, L, inner)
+                run_block = functools.partial(block, pose_indicator_states=pose_indicator_states)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 hidden_states = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
+                    run_block, hidden_states, encoder_hidden_states, timestep_proj, rotary_emb
                 )
             else:
-                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+                hidden_states = run_block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
 
         # 6. Output norm, projection & unpatchify (as in WanTransformer3DModel)
         if temb.ndim == 3:

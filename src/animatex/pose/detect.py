@@ -11,7 +11,8 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 from animatex.errors import AnimatexError
-from animatex.pose.sequence import PoseSequence
+from animatex.io.image import resize_frames
+from animatex.pose.sequence import PoseSequence, rescale_keypoints
 from animatex.pose.tracking import one_euro_smooth, select_main_person
 
 BACKENDS: tuple[str, ...] = ("mediapipe", "dwpose")
@@ -77,6 +78,20 @@ def _close(detector: object) -> None:
         close()
 
 
+# Long side the detector sees: 1280x720 frames detect ~2x faster at 640 px (docs/benchmarks.md).
+DETECTION_MAX_SIDE = 640
+
+
+def _detect_scaled(detector: Detector, frame: np.ndarray, scale: float) -> np.ndarray:
+    """`detector.detect` on `frame` resized by `scale` (<= 1), keypoints back in the frame's pixels."""
+    if scale >= 1.0:
+        return np.asarray(detector.detect(frame), np.float32)
+    height, width = frame.shape[:2]
+    small = resize_frames(frame, max(1, round(width * scale)), max(1, round(height * scale)))
+    found = np.asarray(detector.detect(small), np.float32)
+    return rescale_keypoints(found, (small.shape[1], small.shape[0]), (width, height))
+
+
 def extract_poses(
     frames: np.ndarray | Sequence[np.ndarray],
     fps: float,
@@ -88,13 +103,16 @@ def extract_poses(
     *,
     detector: Detector | None = None,
     name: str = "the video",
+    max_side: int | None = DETECTION_MAX_SIDE,
 ) -> PoseSequence:
     """The main person's whole-body keypoints in every frame, as a PoseSequence at `fps`.
 
     Runs the detector frame by frame, keeps one person (the most prominent first, then with `track` the
     nearest to the previous pick; see `animatex.pose.tracking`), and One-Euro-smooths visible points when
     `smooth`. Frames where nobody is found get invisible keypoints and one warning lists them; nobody in
-    any frame raises AnimatexError. `detector` overrides `backend` (it is not closed afterwards).
+    any frame raises AnimatexError. `detector` overrides `backend` (it is not closed afterwards). Frames
+    larger than `max_side` pixels on their long side are detected on a downscaled copy (the detectors look at
+    256-640 px crops anyway) and the keypoints scaled back to the frame's pixels; None detects at full size.
     """
     frames = _as_frames(frames)
     if not (isinstance(fps, numbers.Real) and np.isfinite(fps) and fps > 0):
@@ -113,7 +131,8 @@ def extract_poses(
             iterator = tqdm(
                 frames, desc=f"pose ({backend if own else type(detector).__name__})", unit="frame"
             )
-        detections = [np.asarray(detector.detect(frame), np.float32) for frame in iterator]
+        scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+        detections = [_detect_scaled(detector, frame, scale) for frame in iterator]
     finally:
         if own:
             _close(detector)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from animatex.errors import AnimatexError
-from animatex.pose.sequence import PoseSequence
+from animatex.pose.sequence import PoseSequence, rescale_keypoints
 from animatex.pose.skeleton import (
     BODY_COLORS,
     BODY_LIMBS,
@@ -141,16 +141,6 @@ def _style(width: int, height: int, stick_width: int | None, radius: int | None)
     }
 
 
-def _to_canvas(keypoints: np.ndarray, source: tuple[int, int], width: int, height: int) -> np.ndarray:
-    """Scale (..., 134, 3) pixel keypoints from a `source` (w, h) image to the canvas."""
-    if source == (width, height):
-        return keypoints
-    out = np.array(keypoints, dtype=np.float32, copy=True)
-    out[..., 0] *= width / source[0]
-    out[..., 1] *= height / source[1]
-    return out
-
-
 def draw_pose_video(
     seq: PoseSequence,
     width: int | None = None,
@@ -178,7 +168,7 @@ def draw_pose_video(
     shape = (len(seq), height, width, 3)
     background = _check_background(background, shape)
     canvas = np.zeros(shape, np.uint8) if background is None else background.copy()
-    keypoints = _to_canvas(seq.keypoints, (seq.width, seq.height), width, height)
+    keypoints = rescale_keypoints(seq.keypoints, (seq.width, seq.height), (width, height))
     style = _style(width, height, stick_width, radius)
     flags = {"draw_body": draw_body, "draw_feet": draw_feet, "draw_hands": draw_hands, "draw_face": draw_face}
     for frame, points in zip(canvas, keypoints, strict=True):

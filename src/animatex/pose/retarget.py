@@ -241,10 +241,7 @@ def align(
         )
     size = (reference.width, reference.height)
     if mode == "none":
-        keypoints = driving.keypoints.copy()
-        keypoints[..., 0] *= reference.width / driving.width
-        keypoints[..., 1] *= reference.height / driving.height
-        return PoseSequence(keypoints, *size, driving.fps)
+        return driving.rescaled(*size)
 
     scale, drv_center, ref_center = global_transform(driving, reference, threshold)
     if mode == "global":

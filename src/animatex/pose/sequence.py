@@ -24,6 +24,15 @@ FORMAT_VERSION = 1
 LAYOUT = "body18 feet6 face68 left_hand21 right_hand21; (x, y) in pixels, confidence in [0, 1]"
 
 
+def rescale_keypoints(keypoints: np.ndarray, source: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
+    """(..., K, 2 or 3) pixel keypoints of a `source` (w, h) image moved to a `target` (w, h) image (a float32
+    copy)."""
+    out = np.array(keypoints, dtype=np.float32, copy=True)
+    out[..., 0] *= target[0] / source[0]
+    out[..., 1] *= target[1] / source[1]
+    return out
+
+
 @dataclass
 class PoseSequence:
     """Keypoints (F, 134, 3) as (x, y, confidence), x/y in pixels of a `width` x `height` image.
@@ -121,6 +130,11 @@ class PoseSequence:
         count = max(1, int(round(duration * fps)))
         source = np.minimum(np.floor(np.arange(count) * self.fps / fps + 1e-6).astype(int), len(self) - 1)
         return PoseSequence(self.keypoints[source].copy(), self.width, self.height, fps)
+
+    def rescaled(self, width: int, height: int) -> PoseSequence:
+        """The same poses in a width x height image: x and y scaled by the size ratios."""
+        keypoints = rescale_keypoints(self.keypoints, (self.width, self.height), (width, height))
+        return PoseSequence(keypoints, width, height, self.fps)
 
     def mirrored(self) -> PoseSequence:
         """The left-right mirror image: x -> width - 1 - x (pixel centres map onto pixel centres) and every

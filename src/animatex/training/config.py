@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from animatex.errors import AnimatexError
+from animatex.pipelines.pipeline_animatex import TASKS
 from animatex.pose.epi import EPIConfig
 
-TASKS = ("animate", "ti2v")
 # Parameter groups a task may train. `lora` are the peft adapters on the DiT; `transformer` is every base DiT
 # parameter outside the pose modules (full fine-tuning, for small models); the encoders are the CLIP-style
 # image encoders (the demo trains its small CLIP with the model). Custom groups come from `groups.patterns`.
@@ -48,6 +48,9 @@ class ModelConfig(Section):
     # encoder, a small random CLIP-style image encoder, the demo VAE); see animatex.pipelines.presets.
     preset: str = "tiny"
     overrides: dict[str, Any] = {}  # transformer config overrides for the preset
+    # The pipeline setting of that name (what the condition `y` holds, docs/pipeline.md); None keeps the starting
+    # pipeline's (False for a preset).
+    reference_in_every_frame: bool | None = None
     vae: str | None = None  # a pretrained AutoencoderKLWan folder replacing the preset's random VAE
     # The sampler settings the exported pipeline uses when a call names none (its model_index.json);
     # None keeps the starting pipeline's (50 steps, CFG 3 for a preset).

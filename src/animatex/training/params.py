@@ -9,9 +9,8 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 
 from animatex.errors import AnimatexError
+from animatex.models.transformer_animatex import POSE_MODULES
 from animatex.training.config import Config, LoraConfig
-
-POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
 
 
 def add_lora(transformer: torch.nn.Module, config: LoraConfig) -> None:

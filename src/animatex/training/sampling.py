@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from animatex.data.captions import mirror_caption, still_caption
+from animatex.io import resize_frames
+from animatex.pipelines.pipeline_animatex import TASKS
 from animatex.pose import PoseSequence
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.epi import EPIConfig, PosePool, explicit_pose_indicator
-from animatex.training.config import TASKS, Config
+from animatex.training.config import Config
 
 
 @dataclass
@@ -91,19 +92,6 @@ def clip_index(
     return int(generator(config.train.seed, 2, epoch).permutation(num_clips)[position])
 
 
-def _resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    if frames.shape[1:3] == (height, width):
-        return frames
-    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
-
-
-def _rescale_poses(poses: PoseSequence, width: int, height: int) -> PoseSequence:
-    keypoints = poses.keypoints.copy()
-    keypoints[..., 0] *= width / poses.width
-    keypoints[..., 1] *= height / poses.height
-    return PoseSequence(keypoints, width, height, poses.fps)
-
-
 def hold_background(frames: np.ndarray, masks: np.ndarray, background: np.ndarray, index: int) -> np.ndarray:
     """The clip with the background of frame `index` in every frame; the character moves as before.
 
@@ -152,10 +140,10 @@ def make_example(
             raise ValueError("still_background needs a clip with masks and a clean background")
         source = hold_background(clip.frames, clip.masks, clip.background, reference_index)
         caption = still_caption(clip.caption, rng)
-    frames = _resize_frames(source[window], width, height)
-    reference = _resize_frames(source[reference_index][None], width, height)[0]
-    driving = _rescale_poses(clip.poses[window], width, height)
-    reference_pose = _rescale_poses(clip.poses[reference_index], width, height)
+    frames = resize_frames(source[window], width, height)
+    reference = resize_frames(source[reference_index][None], width, height)[0]
+    driving = clip.poses[window].rescaled(width, height)
+    reference_pose = clip.poses[reference_index].rescaled(width, height)
     if mirror:
         frames, reference = np.ascontiguousarray(frames[:, :, ::-1]), np.ascontiguousarray(reference[:, ::-1])
         driving, reference_pose = driving.mirrored(), reference_pose.mirrored()

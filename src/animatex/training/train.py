@@ -127,8 +127,13 @@ def _build_pipeline(config: Config):
             )
         except (ValueError, TypeError) as error:
             raise AnimatexError(f"model.overrides: {error}") from None
-    defaults = ("default_num_inference_steps", "default_guidance_scale", "default_text_guidance_scale")
-    pipe.register_to_config(**{k: v for k in defaults if (v := getattr(config.model, k)) is not None})
+        # A model built here samples by default at the area it is trained at (a folder keeps its own).
+        pipe.register_to_config(default_max_area=config.data.height * config.data.width)
+    settings = (
+        "default_num_inference_steps", "default_guidance_scale", "default_text_guidance_scale",
+        "reference_in_every_frame",
+    )  # fmt: skip
+    pipe.register_to_config(**{k: v for k in settings if (v := getattr(config.model, k)) is not None})
     if config.model.scheduler_shift is not None:
         scheduler = type(pipe.scheduler).from_config(
             pipe.scheduler.config, shift=config.model.scheduler_shift

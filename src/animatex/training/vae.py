@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
@@ -33,7 +32,7 @@ from tqdm.auto import tqdm
 from animatex.data.dataset import ClipDataset
 from animatex.errors import AnimatexError
 from animatex.evaluation.metrics import psnr_star
-from animatex.io import read_video
+from animatex.io import read_video, resize_frames
 from animatex.pipelines.presets import build_demo_vae, load_vae
 from animatex.training.arguments import add_config_arguments
 from animatex.training.checkpoint import prepare_run_folder
@@ -42,19 +41,11 @@ from animatex.training.config import VAEConfig, load_config, parse_overrides
 # ---- data ------------------------------------------------------------------------------------------------------
 
 
-def _resize(video: np.ndarray, size: int) -> np.ndarray:
-    """(F, H, W, 3) uint8 -> (F, size, size, 3) uint8 (area filter when shrinking)."""
-    if video.shape[1:3] == (size, size):
-        return video
-    interp = cv2.INTER_AREA if video.shape[1] > size else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in video])
-
-
 def _clip_videos(folder: Path, size: int) -> list[np.ndarray]:
     """The ground-truth video (target.mp4, else driving.mp4) of one clip folder, plus driving.mp4 if distinct."""
     names = ["target.mp4", "driving.mp4"] if (folder / "target.mp4").is_file() else ["driving.mp4"]
     # Only the videos are read: `load_clip` also parses poses, masks and the background (4x slower).
-    return [_resize(read_video(folder / name)[0], size) for name in names]
+    return [resize_frames(read_video(folder / name)[0], size, size) for name in names]
 
 
 def load_videos(

@@ -1,0 +1,68 @@
+"""`animatex plan`: predicted peak device memory and FLOPs per step of a model for each memory mode."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_MODES = (
+    "none", "text-encoder-cpu", "vae-tiling", "fp8", "fp8+vae-tiling", "model-offload", "group-offload",
+    "fp8+group-offload+vae-tiling", "sequential-offload",
+)  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="predict peak memory and FLOPs per step for each memory mode",
+        description="Predict, from the model's configs alone (no weights are read), the peak device memory of "
+        "one `animatex animate` call and the transformer FLOPs per denoising step, for each --memory mode. "
+        "Estimates: docs/benchmarks.md compares them with measured peaks.",
+    )
+    parser.add_argument("--model", type=Path, help="AnimateXPipeline folder (default: the demo model)")
+    parser.add_argument("--size", default="832x480", help="WIDTHxHEIGHT (default 832x480)")
+    parser.add_argument("--frames", type=int, default=81, help="frames, 4k+1 (default 81)")
+    parser.add_argument("--memory", help="one memory mode to plan (default: the common ones)")
+    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
+                        help="compute dtype (default bf16; the CPU runs fp32)")  # fmt: skip
+    parser.add_argument("--guidance-branches", type=int, default=1,
+                        help="transformer calls per step: 1 without CFG, 2 with, 3 with text guidance")  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from animatex.animate import default_model_dir, parse_size
+    from animatex.errors import AnimatexError
+    from animatex.pipelines.plan import (
+        Workload,
+        model_sizes,
+        plan_modes,
+        transformer_flops,
+        transformer_tokens,
+    )
+
+    model_dir = args.model if args.model is not None else default_model_dir()
+    if model_dir is None or not (Path(model_dir) / "transformer" / "config.json").is_file():
+        raise AnimatexError(f"{model_dir}: not an AnimateXPipeline folder (no transformer/config.json)")
+    width, height = parse_size(args.size)
+    if args.frames < 1 or (args.frames - 1) % 4:
+        raise AnimatexError(f"--frames must be 4k+1 (17, 33, 81, ...), got {args.frames}")
+    work = Workload(width, height, args.frames, guidance_branches=args.guidance_branches)
+    sizes = model_sizes(model_dir)
+    modes = [args.memory] if args.memory else list(DEFAULT_MODES)
+    config = sizes.transformer_config
+    params = ", ".join(f"{name} {count / 1e6:,.1f}M" for name, count in sizes.params.items())
+    print(f"{model_dir}: {params} parameters")
+    print(
+        f"{width}x{height}, {args.frames} frames: {transformer_tokens(config, work):,} tokens; "
+        f"{transformer_flops(config, work) / 1e12:,.2f} TFLOPs per step ({args.guidance_branches} branch(es)), "
+        f"{args.dtype}"
+    )
+    print(f"{'memory mode':32s} {'peak GiB':>9s} {'weights':>9s} {'activations':>12s}")
+    for plan in plan_modes(sizes, work, modes, args.dtype):
+        gib = 1024**3
+        print(
+            f"{plan.mode:32s} {plan.peak_bytes / gib:9.2f} {plan.weights_bytes / gib:9.2f} "
+            f"{plan.activation_bytes / gib:12.2f}"
+        )
+    return 0

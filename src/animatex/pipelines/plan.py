@@ -1,0 +1,188 @@
+"""Predicted peak device memory and FLOPs per step of `AnimateXPipeline` for each memory mode, from configs only.
+
+Parameters are counted on the meta device (no weight is read); activations follow the shapes of one transformer
+forward (one guidance branch at a time, as the pipeline runs them) and of the VAE decoder's largest feature
+maps. The figures are estimates: docs/benchmarks.md compares them with measured peaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from animatex.models.transformer_animatex import num_latent_frames
+
+COMPONENTS = ("text_encoder", "image_encoder", "transformer", "vae")
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+# The VAE decoder upsamples a latent frame into 4 pixel frames with feature maps of `base_dim * dim_mult[0]`
+# channels at full resolution; a conv block keeps about this many such maps alive (input, output, residual,
+# the causal cache of the previous frames and the padded copy a 3x3x3 conv reads).
+VAE_LIVE_MAPS = 6
+VAE_TILE = 256  # diffusers' AutoencoderKLWan tile_sample_min_height/width
+
+
+@dataclass
+class ModelSizes:
+    """Parameter counts of each component, and of the transformer's Linear weights fp8 casting stores in 1 byte."""
+
+    params: dict[str, int] = field(default_factory=dict)
+    transformer_cast_params: int = 0
+    largest_block_params: int = 0
+    transformer_config: dict = field(default_factory=dict)
+    vae_config: dict = field(default_factory=dict)
+
+
+def _count_on_meta(build) -> torch.nn.Module:
+    with torch.device("meta"):
+        return build()
+
+
+def model_sizes(model_dir: str | Path) -> ModelSizes:
+    """Count every component's parameters of a pipeline folder, on the meta device (nothing is loaded)."""
+    from diffusers import AutoencoderKLWan
+    from transformers import AutoConfig, AutoModel, CLIPVisionModelWithProjection
+
+    from animatex.models.transformer_animatex import AnimateXTransformer3DModel
+
+    model_dir = Path(model_dir)
+    sizes = ModelSizes()
+    for name in COMPONENTS:
+        folder = model_dir / name
+        if not (folder / "config.json").is_file():
+            continue
+        if name == "transformer":
+            config = AnimateXTransformer3DModel.load_config(folder)
+            module = _count_on_meta(lambda c=config: AnimateXTransformer3DModel.from_config(c))
+            sizes.transformer_config = dict(config)
+            skip = tuple(module._skip_layerwise_casting_patterns)
+            for layer_name, layer in module.named_modules():
+                if isinstance(layer, torch.nn.Linear | torch.nn.Conv3d) and not any(
+                    p in layer_name for p in skip
+                ):
+                    sizes.transformer_cast_params += sum(p.numel() for p in layer.parameters(recurse=False))
+            sizes.largest_block_params = max(sum(p.numel() for p in b.parameters()) for b in module.blocks)
+        elif name == "vae":
+            config = AutoencoderKLWan.load_config(folder)
+            module = _count_on_meta(lambda c=config: AutoencoderKLWan.from_config(c))
+            sizes.vae_config = dict(config)
+        else:
+            config = AutoConfig.from_pretrained(folder)
+            if name == "image_encoder":
+                module = _count_on_meta(lambda c=config: CLIPVisionModelWithProjection(c))
+            else:
+                module = _count_on_meta(lambda c=config: AutoModel.from_config(c))
+        sizes.params[name] = sum(p.numel() for p in module.parameters())
+    if not sizes.transformer_config:
+        raise FileNotFoundError(
+            f"{model_dir} has no transformer/config.json: pass an AnimateXPipeline folder"
+        )
+    return sizes
+
+
+@dataclass
+class Workload:
+    width: int
+    height: int
+    num_frames: int
+    text_tokens: int = 512
+    image_tokens: int = 257
+    guidance_branches: int = 1
+
+
+def transformer_tokens(config: dict, work: Workload) -> int:
+    p_t, p_h, p_w = config["patch_size"]
+    factor = config.get("vae_scale_factor_spatial", 8)
+    frames = num_latent_frames(work.num_frames) // p_t
+    return frames * (work.height // factor // p_h) * (work.width // factor // p_w)
+
+
+def transformer_flops(config: dict, work: Workload) -> float:
+    """Multiply-adds x 2 of one denoising step (all guidance branches): linears and attention of every block."""
+    tokens = transformer_tokens(config, work)
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
+    context = work.text_tokens + (work.image_tokens if config.get("image_dim") else 0)
+    per_block = (
+        4 * tokens * dim * dim  # self-attention q, k, v, o
+        + 2 * tokens * tokens * dim  # QK^T and attention x V
+        + 2 * tokens * dim * dim  # cross-attention q, o
+        + 2 * context * dim * dim  # cross-attention k, v of text and image tokens
+        + 2 * tokens * context * dim  # cross-attention scores and values
+        + 2 * tokens * dim * config["ffn_dim"]  # FFN up and down
+    )
+    return 2.0 * per_block * config["num_layers"] * work.guidance_branches
+
+
+def transformer_activation_bytes(config: dict, work: Workload, dtype_bytes: int) -> int:
+    """Live tensors of one forward at its widest point: the running tokens, the per-token IPI, rotary tables,
+    and inside a block the FFN's two hidden-width tensors or attention's q, k, v, roped copies and output."""
+    tokens = transformer_tokens(config, work)
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
+    persistent = tokens * dim * (3 if config.get("use_pose_indicator", True) else 2)  # tokens, residual, IPI
+    rope = 2 * tokens * config["attention_head_dim"] * 4  # cos and sin in fp32
+    ffn = tokens * (2 * config["ffn_dim"] + dim)
+    attention = tokens * dim * 6
+    norm_fp32 = tokens * dim * 4 // dtype_bytes  # the block's norms run in fp32
+    return (persistent + max(ffn, attention) + norm_fp32) * dtype_bytes + rope
+
+
+def vae_decode_bytes(vae_config: dict, work: Workload, dtype_bytes: int, tiled: bool) -> int:
+    channels = vae_config.get("decoder_base_dim") or vae_config.get("base_dim", 96)
+    height, width = (
+        (min(work.height, VAE_TILE), min(work.width, VAE_TILE)) if tiled else (work.height, work.width)
+    )
+    return VAE_LIVE_MAPS * channels * 4 * height * width * dtype_bytes
+
+
+def pose_guider_bytes(config: dict, work: Workload, dtype_bytes: int) -> int:
+    """The pose guider's full-resolution start: the padded pose video and its channels-last copy, then a conv
+    output and its activation of `pose_guider_channels` each, over 4k+4 frames (it runs once per call)."""
+    if not config.get("use_pose_guider", True):
+        return 0
+    channels = config.get("pose_guider_channels", 16)
+    return (2 * 3 + 2 * channels) * (work.num_frames + 3) * work.height * work.width * dtype_bytes
+
+
+@dataclass
+class Plan:
+    mode: str
+    peak_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+
+
+def plan_modes(sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16") -> list[Plan]:
+    """Predicted peak device memory of one pipeline call for each memory mode string."""
+    from animatex.pipelines.memory import parse_memory_mode
+
+    dtype_bytes = BYTES[dtype]
+    weights = {name: count * dtype_bytes for name, count in sizes.params.items()}
+    plans = []
+    for mode in modes:
+        parts = parse_memory_mode(mode)
+        component_weights = dict(weights)
+        if "fp8" in parts:
+            component_weights["transformer"] -= sizes.transformer_cast_params * (dtype_bytes - 1)
+        if "text-encoder-cpu" in parts:
+            component_weights.pop("text_encoder", None)
+        dit = transformer_activation_bytes(sizes.transformer_config, work, dtype_bytes)
+        vae = vae_decode_bytes(sizes.vae_config, work, dtype_bytes, "vae-tiling" in parts)
+        dit = max(dit, pose_guider_bytes(sizes.transformer_config, work, dtype_bytes))  # one after the other
+        if "model-offload" in parts:  # one model on the device at a time
+            stages = [(component_weights["transformer"], dit), (component_weights.get("vae", 0), vae)]
+            stages += [(component_weights.get(n, 0), 0) for n in ("text_encoder", "image_encoder")]
+            weight, activation = max(stages, key=sum)
+        elif "sequential-offload" in parts:  # one layer at a time
+            weight = sizes.largest_block_params * dtype_bytes // 8
+            activation = max(dit, vae)
+        elif "group-offload" in parts:  # one block on the device (two while the next is prefetched)
+            blocks = sizes.largest_block_params * sizes.transformer_config["num_layers"]
+            non_block = sizes.params["transformer"] - blocks
+            weight = sum(v for k, v in component_weights.items() if k != "transformer")
+            weight += (non_block + 2 * sizes.largest_block_params) * dtype_bytes
+            activation = max(dit, vae)
+        else:
+            weight, activation = sum(component_weights.values()), max(dit, vae)
+        plans.append(Plan(mode, weight + activation, weight, activation))
+    return plans

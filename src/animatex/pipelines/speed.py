@@ -1,0 +1,159 @@
+"""Step caches for `AnimateXPipeline`: diffusers' cache hooks through the transformer's `enable_cache`.
+
+A cache is named by a spec, `name` or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]"
+(TaylorSeer on every block's attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that
+`calibrate_mag_cache` stored in the model folder) or "none". The IPI reaches the blocks as a block argument that
+a hook added at build time applies (`PoseIndicatorHook`), so a skipped block skips its IPI addition too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers.hooks import FirstBlockCacheConfig, HookRegistry, MagCacheConfig, TaylorSeerCacheConfig
+
+from animatex.errors import AnimatexError
+
+CACHES = ("none", "fbc", "taylorseer", "magcache")
+# Chosen from benchmarks/bench_cache.py (docs/benchmarks.md): fbc:0.2 is >= 1.9x on the transformer at 20 and 50
+# steps with >= 49 dB PSNR against the uncached output on the demo model.
+DEFAULT_OPTION = {"fbc": 0.2, "taylorseer": 4, "magcache": 0.24}
+MAG_CACHE_FILE = "mag_cache.json"
+# diffusers' TaylorSeer default patterns (`^blocks.*attn`) must match a whole module name, and Wan's attention
+# modules are `attn1` and `attn2`, so they match nothing and the cache never engages. Name Wan's modules.
+WAN_TAYLORSEER_MODULES = [r"blocks\.\d+\.(attn1|attn2|ffn)"]
+
+
+class CacheSpecError(AnimatexError):
+    """A cache spec that names no cache, or a MagCache without calibrated ratios."""
+
+
+def parse_cache_spec(spec: str) -> tuple[str, float | None]:
+    """ "fbc:0.1" -> ("fbc", 0.1); "none" -> ("none", None)."""
+    name, _, value = spec.partition(":")
+    name = name.strip().lower()
+    if name not in CACHES:
+        raise CacheSpecError(
+            f"unknown cache {spec!r}; choose one of {', '.join(CACHES)} (optionally name:value)"
+        )
+    if not value:
+        return name, None
+    try:
+        return name, float(value)
+    except ValueError:
+        raise CacheSpecError(f"the cache option in {spec!r} must be a number, e.g. fbc:0.1") from None
+
+
+def check_cache(spec: str | None, model_dir: str | Path | None) -> None:
+    """Refuse a bad spec, or MagCache without stored ratios, before anything slow runs."""
+    if spec and parse_cache_spec(spec)[0] == "magcache":
+        load_mag_ratios(model_dir)
+
+
+def mag_cache_path(model_dir: str | Path) -> Path:
+    return Path(model_dir) / MAG_CACHE_FILE
+
+
+def load_mag_ratios(model_dir: str | Path | None) -> list[float]:
+    """The MagCache ratios `calibrate_mag_cache` stored in `model_dir`."""
+    path = mag_cache_path(model_dir) if model_dir else None
+    if path is None or not path.is_file():
+        raise CacheSpecError(
+            f"magcache needs ratios calibrated for this model; run `animatex cache calibrate --model {model_dir}` "
+            "first"
+        )
+    return [float(r) for r in json.loads(path.read_text())["ratios"]]
+
+
+def cache_config(
+    spec: str,
+    num_inference_steps: int,
+    model_dir: str | Path | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Any | None:
+    """The diffusers cache config a spec names (None for "none")."""
+    name, value = parse_cache_spec(spec)
+    option = DEFAULT_OPTION.get(name) if value is None else value
+    if name == "fbc":
+        return FirstBlockCacheConfig(threshold=option)
+    if name == "taylorseer":
+        if option < 1 or option != int(option):
+            raise CacheSpecError(f"taylorseer:N needs a whole interval N >= 1, got {option}")
+        return TaylorSeerCacheConfig(
+            cache_interval=int(option),
+            disable_cache_before_step=min(3, num_inference_steps),
+            cache_identifiers=WAN_TAYLORSEER_MODULES,
+            taylor_factors_dtype=dtype,
+        )
+    if name == "magcache":
+        return MagCacheConfig(
+            threshold=option, num_inference_steps=num_inference_steps, mag_ratios=load_mag_ratios(model_dir)
+        )
+    return None
+
+
+def enable_step_cache(
+    pipe, spec: str | None, num_inference_steps: int, model_dir: str | Path | None = None
+) -> None:
+    """Put the cache `spec` names on `pipe.transformer` (replacing any earlier one); None or "none" removes it.
+    MagCache reads its ratios from `model_dir`, by default the folder the pipeline was loaded from."""
+    transformer = pipe.transformer
+    if getattr(transformer, "is_cache_enabled", False):
+        transformer.disable_cache()
+    model_dir = model_dir or pipe.name_or_path or None
+    config = cache_config(spec or "none", num_inference_steps, model_dir, transformer.dtype)
+    if config is not None:
+        transformer.enable_cache(config)
+
+
+def calibrate_mag_cache(
+    pipe, call_kwargs: dict, num_inference_steps: int, save_dir: str | Path | None
+) -> list[float]:
+    """Run `pipe(**call_kwargs)` once uncached under MagCache's calibration and return (and store in `save_dir`)
+    the per-step residual-magnitude ratios of the conditional branch."""
+    transformer = pipe.transformer
+    if getattr(transformer, "is_cache_enabled", False):
+        transformer.disable_cache()
+    # diffusers resets the calibration (and only prints it) after `num_inference_steps` steps; one step more
+    # keeps the list readable from the hook's state at the end of each step.
+    transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=num_inference_steps + 1))
+    head = HookRegistry.check_if_exists_or_initialize(transformer.blocks[0]).get_hook(
+        "mag_cache_leader_block_hook"
+    )
+    ratios: list[float] = []
+
+    def record(_pipe, _step, _timestep, _tensors):
+        ratios[:] = head.state_manager._state_cache["cond"].calibration_ratios
+        return {}
+
+    try:
+        pipe(**call_kwargs, num_inference_steps=num_inference_steps, callback_on_step_end=record)
+    finally:
+        transformer.disable_cache()
+    if len(ratios) != num_inference_steps:
+        raise RuntimeError(
+            f"MagCache calibration recorded {len(ratios)} ratios for {num_inference_steps} steps"
+        )
+    if save_dir is not None:
+        payload = {"num_inference_steps": num_inference_steps, "branch": "cond", "ratios": ratios}
+        mag_cache_path(save_dir).write_text(json.dumps(payload, indent=1) + "\n")
+    return ratios
+
+
+def synth_case_inputs(case) -> dict:
+    """The pipeline inputs of an A2Bench-Synth case (`animatex.data.world.make_case`): every pose input."""
+    from animatex.pose.draw import draw_pose_video
+
+    height, width = case.reference.shape[:2]
+    return {
+        "image": case.reference,
+        "pose_video": draw_pose_video(case.poses, width, height),
+        "pose_keypoints": case.poses,
+        "driving_video": case.driving,
+        "ref_pose": draw_pose_video(case.reference_pose, width, height)[0],
+        "prompt": case.caption,
+        "output_type": "np",
+    }

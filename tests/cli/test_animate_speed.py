@@ -1,0 +1,48 @@
+"""`--memory`, `--cache` and `animatex cache calibrate` from the command line (issue #21)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from animatex.cli import main
+
+SIZE = 64
+
+
+def _args(case, out, model, *extra):
+    return [
+        "animate", "--reference", str(case / "reference.png"), "--model", str(model), "--steps", "3",
+        "--size", f"{SIZE}x{SIZE}", "-o", str(out), "--driving", str(case / "poses.npz"), "--align", "none", *extra,
+    ]  # fmt: skip
+
+
+def test_memory_and_cache_options_run(synth_cases, tiny_model_dir, tmp_path, capsys):
+    human = synth_cases["human"]
+    args = _args(
+        human, tmp_path / "out.mp4", tiny_model_dir, "--memory", "group-offload+vae-tiling", "--cache", "fbc"
+    )
+    assert main(args) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_accelerator_only_memory_mode_is_refused_in_one_line(synth_cases, tiny_model_dir, tmp_path, capsys):
+    args = _args(synth_cases["human"], tmp_path / "out.mp4", tiny_model_dir, "--memory", "model-offload")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "accelerator" in err and "Traceback" not in err and "Loading" not in err  # refused before loading
+
+
+def test_calibrate_then_magcache(synth_cases, tiny_model_dir, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    args = _args(synth_cases["human"], tmp_path / "out.mp4", model, "--cache", "magcache")
+    assert main(args) == 2
+    assert "calibrate" in capsys.readouterr().err
+    calibrate = ["cache", "calibrate", "--model", str(model), "--steps", "3", "--size", "64", "--frames", "9"]
+    assert main(calibrate) == 0
+    stored = json.loads((model / "mag_cache.json").read_text())
+    assert stored["num_inference_steps"] == 3 and len(stored["ratios"]) == 3
+    assert main(calibrate) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(args) == 0
