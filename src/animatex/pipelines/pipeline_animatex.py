@@ -828,16 +828,22 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         negative_prompt_embeds: torch.Tensor | None,
         cond_inputs: dict,
         uncond_inputs: dict,
+        window: str = "",
     ) -> torch.Tensor:
-        """The step's velocity with every guidance branch the call asked for combined."""
+        """The step's velocity with every guidance branch the call asked for combined. `window` names the
+        context window, so a step cache keeps one state per window and branch (`cache_context`)."""
         step_input = (latent_model_input, t.expand(latent_model_input.shape[0]))
-        noise_cond = self._predict("cond", *step_input, prompt_embeds, cond_inputs)
+        noise_cond = self._predict("cond" + window, *step_input, prompt_embeds, cond_inputs)
         noise_pred = noise_cond
         if self.do_classifier_free_guidance:
-            noise_uncond = self._predict("uncond", *step_input, negative_prompt_embeds, uncond_inputs)
+            noise_uncond = self._predict(
+                "uncond" + window, *step_input, negative_prompt_embeds, uncond_inputs
+            )
             noise_pred = noise_uncond + self.guidance_scale * (noise_cond - noise_uncond)
         if self.do_text_guidance:
-            noise_no_text = self._predict("no_text", *step_input, negative_prompt_embeds, cond_inputs)
+            noise_no_text = self._predict(
+                "no_text" + window, *step_input, negative_prompt_embeds, cond_inputs
+            )
             noise_pred = noise_pred + (self.text_guidance_scale - 1) * (noise_cond - noise_no_text)
         return noise_pred
 
@@ -1061,6 +1067,10 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     model_input = torch.cat([latents.to(common["dtype"]), condition], dim=1)
                     return self._guided_velocity(model_input, t, *texts, *inputs)
 
+                if hasattr(
+                    self.transformer, "_reset_stateful_cache"
+                ):  # a step cache starts afresh each window
+                    self.transformer._reset_stateful_cache()
                 latents = self.prepare_latents(batch_size, height, width, length, device, generator)
                 latents = self._denoise(
                     latents, _counting(velocity, progress_bar), num_inference_steps, device, callback, progress_bar,
@@ -1110,10 +1120,14 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
 
         def velocity(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             blended = torch.zeros_like(latents)
-            for (start, end), weight, branch_inputs in zip(plan, weights, inputs, strict=True):
+            for index, ((start, end), weight, branch_inputs) in enumerate(
+                zip(plan, weights, inputs, strict=True)
+            ):
                 condition = conditions[(end - start - 1) * stride + 1]
                 model_input = torch.cat([latents[:, :, start:end].to(common["dtype"]), condition], dim=1)
-                prediction = self._guided_velocity(model_input, t, *texts, *branch_inputs).float()
+                prediction = self._guided_velocity(
+                    model_input, t, *texts, *branch_inputs, f"@{index}"
+                ).float()
                 blended[:, :, start:end] += prediction * weight.to(device).view(1, 1, -1, 1, 1)
                 progress_bar.update()
             return blended
