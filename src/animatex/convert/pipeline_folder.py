@@ -57,6 +57,8 @@ DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_enc
 # OpenAI CLIP normalisation, used by Wan's CLIP and by OpenCLIP ViT-H-14 alike.
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+WAN_NATIVE_FRAMES = 81
+WAN_NATIVE_AREA = 832 * 480
 SCHEDULER_SHIFT = 5.0  # Wan2.1, github.com/Wan-Video/Wan2.1
 
 
@@ -295,6 +297,10 @@ def write_model_index(out: Path) -> None:
         image_encoder=model("image_encoder"),
         motion_encoder=model("motion_encoder"),
         motion_processor=processor("motion_processor"),
+        # How the official release runs Wan2.1-I2V: 81-frame clips at 832x480, so a long driving video goes
+        # in 81-frame windows and a call without a size renders the 480p area in the reference's aspect.
+        default_window_frames=WAN_NATIVE_FRAMES,
+        default_max_area=WAN_NATIVE_AREA,
     )
     pipe.save_config(out)
 
