@@ -1,7 +1,9 @@
+
 """The app's API through gradio_client, against a running `animatex ui`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,8 @@ def test_animate_endpoint_returns_a_video_with_the_frames(
         1.0,
         1.0,
         3,
+        "chain",  # the long-video and speed options reach the run (a 9-frame case is one window)
+        "fbc",
         api_name="/animate",
     )
     frames, _ = read_video(video)
@@ -37,6 +41,8 @@ def test_animate_endpoint_returns_a_video_with_the_frames(
     assert sorted(Path(f).name for f in downloads) == ["grid.mp4", "poses.npz", "result.mp4", "settings.json"]
     # The background preset replaced nothing (no comma) but was appended: what the model was asked is shown.
     assert "a cat dances, heavy snow falls quickly in the background." in notes
+    settings = json.loads(Path(next(f for f in downloads if f.endswith("settings.json"))).read_text())
+    assert settings["window_strategy"] == "chain" and settings["cache"] == "fbc"
 
 
 def test_bad_upload_is_one_readable_line(app_url: str, case: Path, case_frames: int, tmp_path: Path) -> None:
@@ -60,7 +66,8 @@ def test_one_animation_at_a_time_and_the_queue_shows_places(app_url: str, case: 
     inputs = [gradio_client.handle_file(case / name) for name in ("reference.png", "driving.mp4")]
     inputs += [gradio_client.handle_file(case / name) for name in ("reference_pose.npz", "poses.npz")]
     settings = ["bones", "64x64", 9, "", "still", 6, 1.0, 1.0]
-    jobs = [client.submit(*inputs, *settings, seed, api_name="/animate") for seed in (0, 1, 2)]
+    options = ["the model's default", "none"]  # windows, step cache
+    jobs = [client.submit(*inputs, *settings, seed, *options, api_name="/animate") for seed in (0, 1, 2)]
     seen: list[list] = [[] for _ in jobs]
     while not all(job.done() for job in jobs):
         for job, statuses in zip(jobs, seen, strict=True):

@@ -18,7 +18,17 @@ import gradio as gr
 from animatex.animate import ALIGN_MODES
 from animatex.errors import AnimatexError
 from animatex.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from animatex.ui.studio import BACKGROUND_PRESETS, POSE_SUFFIX, Example, Inputs, Studio, collect_notes
+from animatex.ui.studio import (
+    BACKGROUND_PRESETS,
+    CACHE_CHOICES,
+    MODEL_DEFAULT,
+    POSE_SUFFIX,
+    WINDOW_CHOICES,
+    Example,
+    Inputs,
+    Studio,
+    collect_notes,
+)
 
 logger = logging.getLogger("animatex.ui")
 
@@ -164,6 +174,16 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
                         info="guidance on the prompt alone: raise it to make the background follow the prompt",
                     )  # fmt: skip
                     seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
+                with gr.Accordion("Long video and speed", open=False):
+                    window_strategy = gr.Dropdown(
+                        list(WINDOW_CHOICES), value=MODEL_DEFAULT, label="Windows",
+                        info="a driving video longer than the model's clip length runs in windows: chain "
+                        "(each continues the last; smooth seams) or context (blended at every step)",
+                    )  # fmt: skip
+                    cache = gr.Dropdown(
+                        list(CACHE_CHOICES), value="none", label="Step cache",
+                        info="skip work between similar steps (fbc: first-block cache); pays off at many steps",
+                    )  # fmt: skip
                 animate_button = gr.Button("Animate", variant="primary", elem_id="animate-button", size="lg")
         if examples:
             gr.Examples(
@@ -232,6 +252,8 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
             guidance_scale: float,
             text_guidance_scale: float,
             noise_seed: float,
+            window_choice: str,
+            cache_choice: str,
             progress: gr.Progress = gr.Progress(track_tqdm=True),
         ) -> tuple[str, str, list[str], str]:
             inputs = read_inputs(
@@ -246,6 +268,7 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
             run = studio.animate(
                 inputs, prompt=prompt_text or "", background=background_preset, steps=int(num_steps),
                 guidance=float(guidance_scale), text_guidance=float(text_guidance_scale), seed=int(noise_seed or 0),
+                window_strategy=None if window_choice == MODEL_DEFAULT else window_choice, cache=cache_choice,
                 stage=lambda what: progress(0.0, desc=what),
             )  # fmt: skip
             lines = [
@@ -276,7 +299,7 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
         )
         animate_button.click(
             run_animation,
-            inputs=[*pose_inputs, prompt, background, steps, guidance, text_guidance, seed],
+            inputs=[*pose_inputs, prompt, background, steps, guidance, text_guidance, seed, window_strategy, cache],
             outputs=[result, grid, downloads, notes],
             concurrency_id="device",
             concurrency_limit=1,

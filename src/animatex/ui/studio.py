@@ -46,6 +46,7 @@ from animatex.io import (
     write_video,
 )
 from animatex.io.atomic import write_text
+from animatex.pipelines.windows import WindowSettings
 from animatex.pose.draw import draw_pose, draw_pose_video
 from animatex.pose.sequence import PoseSequence
 
@@ -71,6 +72,12 @@ PREVIEW_MIN_SIDE = 256
 # training size. (split, seed): clip 0 of each; seed 0 anthro is `animatex demo`'s case.
 EXAMPLE_CASES: tuple[tuple[str, int], ...] = (("anthro", 0), ("human", 0), ("anthro", 7))
 EXAMPLE_SIZE, EXAMPLE_FRAMES = 64, 17
+
+
+# The long-video and speed choices the page offers (the CLI's --window-strategy and --cache).
+MODEL_DEFAULT = "the model's default"
+WINDOW_CHOICES: tuple[str, ...] = (MODEL_DEFAULT, "chain", "context", "none")
+CACHE_CHOICES: tuple[str, ...] = ("none", "fbc", "fbc:0.1", "taylorseer")
 
 
 @dataclass(frozen=True)
@@ -409,11 +416,15 @@ class Studio:
         guidance: float | None = None,
         text_guidance: float | None = None,
         seed: int = 0,
+        window_strategy: str | None = None,
+        cache: str | None = None,
         stage: Callable[[str], None] | None = None,
     ) -> Result:
         """Animate the reference with the driving motion; writes result.mp4, grid.mp4, poses.npz, settings.json.
 
         `stage(description)` is told what is happening before each slow part; the sampler shows a tqdm bar.
+        `window_strategy` ("chain", "context", "none"; None: the model's) cuts a long driving video into the
+        model's windows; `cache` ("none" or e.g. "fbc") is the step cache of `animatex animate --cache`.
         """
         stage = stage or (lambda _: None)
         full_prompt = compose_prompt(prompt, background)
@@ -430,7 +441,8 @@ class Studio:
                 self.pipe, image, poses, driving=video, reference_pose=pose, prompt=full_prompt,
                 align=inputs.align if pose is not None else "none", size=self.output_size(inputs.size, image),
                 num_frames=count, num_inference_steps=steps, guidance_scale=guidance,
-                text_guidance_scale=text_guidance, seed=int(seed), progress=True,
+                text_guidance_scale=text_guidance, seed=int(seed), progress=True, cache=cache,
+                windows=WindowSettings(strategy=window_strategy) if window_strategy else None,
             )  # fmt: skip
             stage("writing the videos")
             folder = self._new_folder("runs")
@@ -446,6 +458,8 @@ class Studio:
             "guidance": guidance,
             "text_guidance": text_guidance,
             "seed": int(seed),
+            "window_strategy": window_strategy or "the model's",
+            "cache": cache,
             "notes": notes,
         }
         settings_path = write_text(folder / "settings.json", json.dumps(settings, indent=2) + "\n")
