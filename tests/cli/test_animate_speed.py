@@ -46,3 +46,21 @@ def test_calibrate_then_magcache(synth_cases, tiny_model_dir, tmp_path, capsys):
     assert main(calibrate) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(args) == 0
+
+
+def test_pab_and_fastercache_run_with_one_branch_and_are_refused_with_cfg(
+    synth_cases, tiny_model_dir, tmp_path, capsys
+):
+    human = synth_cases["human"]
+    for spec in ("pab", "fastercache:3"):
+        assert (
+            main(
+                _args(human, tmp_path / f"{spec[:3]}.mp4", tiny_model_dir, "--cache", spec, "--guidance", "1")
+            )
+            == 0
+        )
+        args = _args(human, tmp_path / "cfg.mp4", tiny_model_dir, "--cache", spec, "--guidance", "3")
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "--guidance 1" in err and "Traceback" not in err
+        assert not (tmp_path / "cfg.mp4").exists()

@@ -59,6 +59,7 @@ from animatex.pipelines.inputs import (
     video_to_tensor,
 )
 from animatex.pipelines.pipeline_output import AnimateXPipelineOutput
+from animatex.pipelines.speed import check_one_call_per_step
 from animatex.pipelines.windows import (
     WindowSettings,
     blend_weights,
@@ -1237,6 +1238,8 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         settings = self.window_settings(windows)
         requested = num_frames or available
         windowed = self.runs_in_windows(settings, requested)
+        branches = 1 + self.do_classifier_free_guidance + self.do_text_guidance
+        check_one_call_per_step(self.transformer, branches, windowed and settings.strategy == "context")
         if windowed and output_type == "latent":
             raise ValueError("`output_type='latent'` needs one window: pass `windows=WindowSettings('none')`")
         num_frames = requested if windowed else self.fit_num_frames(num_frames, available)

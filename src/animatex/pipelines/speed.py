@@ -2,29 +2,50 @@
 
 A cache is named by a spec, `name` or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]"
 (TaylorSeer on every block's attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that
-`calibrate_mag_cache` stored in the model folder) or "none". The IPI reaches the blocks as a block argument that
-a hook added at build time applies (`PoseIndicatorHook`), so a skipped block skips its IPI addition too.
+`calibrate_mag_cache` stored in the model folder), "pab[:range]" (Pyramid Attention Broadcast: each block's
+self-attention output is recomputed every `range` steps, its cross-attention every 2 x `range`),
+"fastercache[:range]" (FasterCache's attention reuse, self-attention every `range` steps) or "none". The IPI
+reaches the blocks as a block argument that a hook added at build time applies (`PoseIndicatorHook`), so a skipped
+block skips its IPI addition too.
+
+PAB and FasterCache keep one state per attention module for every transformer call (they ignore
+`cache_context`), so they are right only when each step calls the transformer once: no CFG, no text guidance, no
+context windows. `check_one_call_per_step` refuses the other calls. FasterCache's other half, computing the
+unconditional branch from the conditional one, needs both branches batched in one call; the pipeline calls
+them separately, so it runs as for a guidance-distilled model (`is_guidance_distilled=True`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers.hooks import FirstBlockCacheConfig, HookRegistry, MagCacheConfig, TaylorSeerCacheConfig
+from diffusers.hooks import (
+    FasterCacheConfig,
+    FirstBlockCacheConfig,
+    HookRegistry,
+    MagCacheConfig,
+    PyramidAttentionBroadcastConfig,
+    TaylorSeerCacheConfig,
+)
 
 from animatex.errors import AnimatexError
 
-CACHES = ("none", "fbc", "taylorseer", "magcache")
+CACHES = ("none", "fbc", "taylorseer", "magcache", "pab", "fastercache")
 # Chosen from benchmarks/bench_cache.py (docs/benchmarks.md): fbc:0.2 is >= 1.9x on the transformer at 20 and 50
 # steps with >= 49 dB PSNR against the uncached output on the demo model.
-DEFAULT_OPTION = {"fbc": 0.2, "taylorseer": 4, "magcache": 0.24}
+DEFAULT_OPTION = {"fbc": 0.2, "taylorseer": 4, "magcache": 0.24, "pab": 2, "fastercache": 2}
 MAG_CACHE_FILE = "mag_cache.json"
 # diffusers' TaylorSeer default patterns (`^blocks.*attn`) must match a whole module name, and Wan's attention
 # modules are `attn1` and `attn2`, so they match nothing and the cache never engages. Name Wan's modules.
 WAN_TAYLORSEER_MODULES = [r"blocks\.\d+\.(attn1|attn2|ffn)"]
+# PAB and FasterCache search module names with these; exact names keep them off any other attention module.
+WAN_SELF_ATTENTION = (r"^blocks\.\d+\.attn1$",)
+WAN_CROSS_ATTENTION = (r"^blocks\.\d+\.attn2$",)
+ONE_CALL_PER_STEP = {PyramidAttentionBroadcastConfig: "pab", FasterCacheConfig: "fastercache"}
 
 
 class CacheSpecError(AnimatexError):
@@ -73,10 +94,33 @@ def cache_config(
     num_inference_steps: int,
     model_dir: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
+    current_timestep: Callable[[], Any] | None = None,
 ) -> Any | None:
-    """The diffusers cache config a spec names (None for "none")."""
+    """The diffusers cache config a spec names (None for "none"). PAB and FasterCache read the step's timestep
+    from `current_timestep` (the pipeline's `current_timestep`)."""
     name, value = parse_cache_spec(spec)
     option = DEFAULT_OPTION.get(name) if value is None else value
+    if name in ("pab", "fastercache"):
+        if option < 1 or option != int(option):
+            raise CacheSpecError(f"{name}:N needs a whole range N >= 1, got {option}")
+        if current_timestep is None:
+            raise ValueError(f"{name} needs `current_timestep`, a callable returning the step's timestep")
+    if name == "pab":
+        return PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=int(option),
+            cross_attention_block_skip_range=2 * int(option),
+            spatial_attention_block_identifiers=WAN_SELF_ATTENTION,
+            cross_attention_block_identifiers=WAN_CROSS_ATTENTION,
+            current_timestep_callback=current_timestep,
+        )
+    if name == "fastercache":
+        return FasterCacheConfig(
+            spatial_attention_block_skip_range=int(option),
+            spatial_attention_block_identifiers=WAN_SELF_ATTENTION,
+            attention_weight_callback=lambda _module: 0.5,  # diffusers' default, given to silence its warning
+            is_guidance_distilled=True,
+            current_timestep_callback=current_timestep,
+        )
     if name == "fbc":
         return FirstBlockCacheConfig(threshold=option)
     if name == "taylorseer":
@@ -104,9 +148,32 @@ def enable_step_cache(
     if getattr(transformer, "is_cache_enabled", False):
         transformer.disable_cache()
     model_dir = model_dir or pipe.name_or_path or None
-    config = cache_config(spec or "none", num_inference_steps, model_dir, transformer.dtype)
+    config = cache_config(
+        spec or "none", num_inference_steps, model_dir, transformer.dtype, lambda: pipe.current_timestep
+    )
     if config is not None:
         transformer.enable_cache(config)
+
+
+def check_one_call_per_step(transformer, branches: int, context_windows: bool) -> None:
+    """Refuse PAB or FasterCache on `transformer` when a step would call it more than once: `branches` guidance
+    branches, or every context window."""
+    config = getattr(transformer, "_cache_config", None)
+    name = ONE_CALL_PER_STEP.get(type(config)) if getattr(transformer, "is_cache_enabled", False) else None
+    if name is None:
+        return
+    why = None
+    if branches > 1:
+        why = (
+            "guidance (a guidance or text-guidance scale > 1) calls it once per branch; run with --guidance 1"
+        )
+    elif context_windows:
+        why = "context windows call it once per window; use --window-strategy chain"
+    if why is not None:
+        raise CacheSpecError(
+            f"the {name} cache keeps one state for every transformer call, so a step must call the transformer "
+            f"once: {why}, or use fbc, taylorseer or magcache (one state per branch and window)"
+        )
 
 
 def calibrate_mag_cache(
