@@ -85,10 +85,14 @@ def default_model_dir() -> Path | None:
 
 
 def load_pipeline(
-    model: str | Path | None = None, device: str = "cpu", memory: str | None = None
+    model: str | Path | None = None,
+    device: str = "cpu",
+    memory: str | None = None,
+    lora: Sequence[str] | None = None,
 ) -> AnimateXPipeline:
     """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
-    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`."""
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`;
+    `lora` names LoRA files ("FILE" or "FILE:SCALE", `animatex.pipelines.lora`) merged into the transformer first."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -120,6 +124,10 @@ def load_pipeline(
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
+    if lora:
+        from animatex.pipelines.lora import load_loras
+
+        load_loras(pipe, lora)
     if memory:
         apply_memory_mode(pipe, memory, device)
         return pipe

@@ -76,7 +76,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cache", type=_checked(cache_spec),
         help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
-        "calibrate`) or none (default none; docs/pipeline.md)",
+        "calibrate`), pab[:range] or fastercache[:range] (these two with --guidance 1 only) or none (default none; "
+        "docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lora", action="append", type=_checked(lora_spec), metavar="FILE[:SCALE]",
+        help="merge a LoRA .safetensors into the transformer (repeatable; scale default 1), e.g. a few-step "
+        "distillation LoRA for Wan2.1-I2V with --steps 4 --guidance 1 (docs/weights.md)",
     )  # fmt: skip
     parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
@@ -102,13 +108,18 @@ def _checked(check):
 
 
 def check_speed_options(args: argparse.Namespace) -> None:
-    """--memory against the device and --cache against the model folder, before any input is read."""
+    """--memory against the device, --cache against the model folder and the --lora files, before any input is
+    read."""
     from animatex.animate import default_model_dir
     from animatex.pipelines.memory import check_memory_mode
     from animatex.pipelines.speed import check_cache
 
     check_memory_mode(args.memory, args.device)
     check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+    for spec in args.lora or ():
+        from animatex.pipelines.lora import check_lora_file, parse_lora_spec
+
+        check_lora_file(parse_lora_spec(spec).path)
 
 
 def memory_modes(text: str) -> None:
@@ -121,6 +132,12 @@ def cache_spec(text: str) -> None:
     from animatex.pipelines.speed import parse_cache_spec
 
     parse_cache_spec(text)
+
+
+def lora_spec(text: str) -> None:
+    from animatex.pipelines.lora import parse_lora_spec
+
+    parse_lora_spec(text)
 
 
 def print_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -199,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
             reference_pose = detect_reference_pose(
                 reference, args.backend, args.dwpose_dir, str(args.reference)
             )
-        pipe = load_pipeline(args.model, args.device, memory=args.memory)
+        pipe = load_pipeline(args.model, args.device, memory=args.memory, lora=args.lora)
         windows = WindowSettings(
             args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
             not args.no_crossfade,
