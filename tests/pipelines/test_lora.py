@@ -61,7 +61,7 @@ def test_wan_lora_file_loads_and_acts_with_every_pose_input(make_inputs, tmp_pat
 RANK, ALPHA = 4, 2.0
 
 
-def _lightx2v_lora(transformer, path, seed: int = 0, extra: dict | None = None) -> dict[str, torch.Tensor]:
+def _lightx2v_lora(transformer, path, seed: int = 0) -> dict[str, torch.Tensor]:
     """A LoRA in the layout of LightX2V's Wan2.1-I2V distillation LoRAs for `transformer`'s shapes: `lora_down` /
     `lora_up` / `alpha` on every block linear, `diff_b` bias deltas and zero `.diff` norm entries. Returns the deltas
     merged by hand, `W += alpha / rank * up @ down` and `b += diff_b`, by diffusers parameter name."""
@@ -82,7 +82,7 @@ def _lightx2v_lora(transformer, path, seed: int = 0, extra: dict | None = None) 
             tensors[f"diffusion_model.blocks.{index}.{norm}.diff"] = torch.zeros_like(
                 block.attn1.norm_q.weight
             )
-    save_file(tensors | (extra or {}), str(path))
+    save_file(tensors, str(path))
     return deltas
 
 

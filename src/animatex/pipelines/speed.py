@@ -108,7 +108,7 @@ def cache_config(
     if name == "pab":
         return PyramidAttentionBroadcastConfig(
             spatial_attention_block_skip_range=int(option),
-            cross_attention_block_skip_range=2 * int(option),
+            cross_attention_block_skip_range=2 * int(option),  # PAB's finding: cross-attention varies least
             spatial_attention_block_identifiers=WAN_SELF_ATTENTION,
             cross_attention_block_identifiers=WAN_CROSS_ATTENTION,
             current_timestep_callback=current_timestep,
