@@ -534,6 +534,19 @@ class AnimateXPoseFeatures(BaseOutput):
     ref_pose_embeds: torch.Tensor | None = None
     pose_indicator_states: torch.Tensor | None = None
 
+    @classmethod
+    def cat(cls, features: list[AnimateXPoseFeatures]) -> AnimateXPoseFeatures:
+        """The features of several calls as one batch, in order. A field one of them lacks (None, e.g. the
+        negative CFG branch's `pose_states`) is zeros in its rows: every feature is added to the DiT's input,
+        so zeros give exactly what the absent condition gives."""
+        batched = {}
+        for name in ("pose_states", "ref_pose_embeds", "pose_indicator_states"):
+            values = [getattr(feature, name) for feature in features]
+            given = next((value for value in values if value is not None), None)
+            if given is not None:
+                batched[name] = torch.cat([given.new_zeros(given.shape) if v is None else v for v in values])
+        return cls(**batched)
+
     def to(self, *args, **kwargs) -> AnimateXPoseFeatures:
         """Every feature moved or cast as by `torch.Tensor.to`: accelerate's `send_to_device` (offloading hooks)
         calls this instead of rebuilding the object as a plain mapping, which would lose the fields."""

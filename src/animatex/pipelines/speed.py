@@ -130,7 +130,12 @@ def calibrate_mag_cache(
         return {}
 
     try:
-        pipe(**call_kwargs, num_inference_steps=num_inference_steps, callback_on_step_end=record)
+        # One forward per branch: the ratios are the conditional branch's own (its `cache_context`).
+        pipe(
+            **{**call_kwargs, "batch_guidance": False},
+            num_inference_steps=num_inference_steps,
+            callback_on_step_end=record,
+        )
     finally:
         transformer.disable_cache()
     if len(ratios) != num_inference_steps:
