@@ -85,10 +85,16 @@ def default_model_dir() -> Path | None:
 
 
 def load_pipeline(
-    model: str | Path | None = None, device: str = "cpu", memory: str | None = None
+    model: str | Path | None = None,
+    device: str = "cpu",
+    memory: str | None = None,
+    attention_backend: str | None = None,
+    compile: bool = False,
 ) -> AnimateXPipeline:
     """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
-    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`."""
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`;
+    `attention_backend` a diffusers attention backend for the transformer (e.g. "_native_flash", "sage");
+    `compile` torch.compiles the transformer's blocks (`animatex.pipelines.speed`)."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -109,8 +115,12 @@ def load_pipeline(
 
     from animatex.pipelines import AnimateXPipeline
     from animatex.pipelines.memory import apply_memory_mode, check_memory_mode
+    from animatex.pipelines.speed import check_attention_backend, check_compile
 
     check_memory_mode(memory, device)  # before the (slow) load
+    check_attention_backend(attention_backend, device)
+    if compile:
+        check_compile(device)
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
@@ -122,8 +132,15 @@ def load_pipeline(
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
     if memory:
         apply_memory_mode(pipe, memory, device)
-        return pipe
-    return pipe.to(device)
+    else:
+        pipe = pipe.to(device)
+    if attention_backend is not None or compile:
+        from animatex.pipelines.speed import compile_transformer, set_attention_backend
+
+        set_attention_backend(pipe, attention_backend, device)
+        if compile:
+            compile_transformer(pipe, device)
+    return pipe
 
 
 def read_driving(
@@ -259,6 +276,7 @@ def animate(
     cache: str | None = None,
     windows: WindowSettings | None = None,
     on_frames: Callable[[np.ndarray], None] | None = None,
+    batch_guidance: bool | None = None,
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
@@ -287,6 +305,8 @@ def animate(
             the returned `Animation` then holds no frames (see `Animation`).
         cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
             one; None leaves the pipeline as it is.
+        batch_guidance: Run the guidance branches as one batched forward (`AnimateXPipeline`); None: batched
+            unless a CUDA device lacks the memory.
     """
     import torch
 
@@ -337,6 +357,7 @@ def animate(
         ref_pose=reference_pose,
         windows=windows,
         on_frames=take,
+        batch_guidance=batch_guidance,
     )
 
     # 4. The inputs at the output's size and length, for the grid

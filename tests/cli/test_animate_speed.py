@@ -1,4 +1,5 @@
-"""`--memory`, `--cache` and `animatex cache calibrate` from the command line (issue #21)."""
+"""`--memory`, `--cache`, `--attention`, `--batch-guidance` and `animatex cache calibrate` from the command line
+(issue #21)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_calibrate_then_magcache(synth_cases, tiny_model_dir, tmp_path, capsys):
     assert main(calibrate) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(args) == 0
+
+
+def test_attention_backend_and_unbatched_guidance_reach_the_pipeline(
+    synth_cases, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    from animatex.pipelines import AnimateXPipeline
+
+    seen = {}
+    call = AnimateXPipeline.__call__
+
+    def spy(pipe, *args, **kwargs):
+        seen["batch_guidance"] = kwargs["batch_guidance"]
+        seen["backend"] = pipe.transformer.blocks[0].attn2.processor._attention_backend
+        return call(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(AnimateXPipeline, "__call__", spy)
+    extra = ("--attention", "_native_flash", "--no-batch-guidance", "--guidance", "2")
+    try:
+        assert main(_args(synth_cases["human"], tmp_path / "out.mp4", tiny_model_dir, *extra)) == 0
+    finally:
+        from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+        _AttentionBackendRegistry.set_active_backend(AttentionBackendName.NATIVE)  # process-wide
+    assert seen == {"batch_guidance": False, "backend": "_native_flash"}
+    assert "Traceback" not in capsys.readouterr().err

@@ -79,6 +79,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate`) or none (default none; docs/pipeline.md)",
     )  # fmt: skip
     parser.add_argument(
+        "--attention", type=_checked(attention_backend), metavar="BACKEND",
+        help="diffusers attention backend, e.g. _native_flash, flash, sage (CUDA); on the CPU native, _native_flash, "
+        "_native_math or flex (default: diffusers' own, native)",
+    )  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer's blocks (the first steps pay for compiling)")  # fmt: skip
+    parser.add_argument(
+        "--batch-guidance", action=argparse.BooleanOptionalAction,
+        help="run the guidance branches (CFG, text guidance) as one batched forward: faster, more activation "
+        "memory (default: batched unless the GPU lacks the memory)",
+    )  # fmt: skip
+    parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -102,19 +114,29 @@ def _checked(check):
 
 
 def check_speed_options(args: argparse.Namespace) -> None:
-    """--memory against the device and --cache against the model folder, before any input is read."""
+    """--memory, --attention and --compile against the device and --cache against the model folder, before any
+    input is read."""
     from animatex.animate import default_model_dir
     from animatex.pipelines.memory import check_memory_mode
-    from animatex.pipelines.speed import check_cache
+    from animatex.pipelines.speed import check_attention_backend, check_cache, check_compile
 
     check_memory_mode(args.memory, args.device)
     check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+    check_attention_backend(args.attention, args.device)
+    if args.compile:
+        check_compile(args.device)
 
 
 def memory_modes(text: str) -> None:
     from animatex.pipelines.memory import parse_memory_mode
 
     parse_memory_mode(text)
+
+
+def attention_backend(text: str) -> None:
+    from animatex.pipelines.speed import parse_attention_backend
+
+    parse_attention_backend(text)
 
 
 def cache_spec(text: str) -> None:
@@ -199,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
             reference_pose = detect_reference_pose(
                 reference, args.backend, args.dwpose_dir, str(args.reference)
             )
-        pipe = load_pipeline(args.model, args.device, memory=args.memory)
+        speed = dict(memory=args.memory, attention_backend=args.attention, compile=args.compile)
+        pipe = load_pipeline(args.model, args.device, **speed)
         windows = WindowSettings(
             args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
             not args.no_crossfade,
@@ -213,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             driving=driving, reference_pose=reference_pose, prompt=args.prompt, align=args.align, size=size,
             num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
             text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task, windows=windows, cache=args.cache,
+            batch_guidance=args.batch_guidance,
         )  # fmt: skip
         # Without a grid the result is written window by window as it is made (to a temporary file renamed at
         # the end, so Ctrl-C leaves no broken video); the grid needs every frame at once.

@@ -1,9 +1,14 @@
-"""Step caches for `AnimateXPipeline`: diffusers' cache hooks through the transformer's `enable_cache`.
+"""Speed options for `AnimateXPipeline`: step caches, the attention backend and regional compilation.
 
-A cache is named by a spec, `name` or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]"
-(TaylorSeer on every block's attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that
-`calibrate_mag_cache` stored in the model folder) or "none". The IPI reaches the blocks as a block argument that
-a hook added at build time applies (`PoseIndicatorHook`), so a skipped block skips its IPI addition too.
+Step caches are diffusers' cache hooks through the transformer's `enable_cache`. A cache is named by a spec, `name`
+or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]" (TaylorSeer on every block's
+attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that `calibrate_mag_cache` stored in
+the model folder) or "none". The IPI reaches the blocks as a block argument that a hook added at build time applies
+(`PoseIndicatorHook`), so a skipped block skips its IPI addition too.
+
+The attention backend is diffusers' (`set_attention_backend`, `diffusers.models.attention_dispatch`), checked
+against this machine before any model loads; `compile_transformer` is diffusers' `compile_repeated_blocks`
+(torch.compile of each transformer block).
 """
 
 from __future__ import annotations
@@ -162,3 +167,80 @@ def synth_case_inputs(case) -> dict:
         "prompt": case.caption,
         "output_type": "np",
     }
+
+
+class SpeedOptionError(AnimatexError):
+    """An attention backend or compilation this machine cannot run."""
+
+
+# diffusers' backends a CPU runs (PyTorch's SDPA, its flash kernel and flex attention); the rest need a CUDA GPU
+# (cudnn, efficient, flash-attn, sage, xformers), an NPU or an XLA device.
+CPU_ATTENTION_BACKENDS = ("native", "_native_flash", "_native_math", "flex")
+
+
+def attention_backends() -> tuple[str, ...]:
+    """Every attention backend name diffusers knows."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return tuple(backend.value for backend in AttentionBackendName)
+
+
+def parse_attention_backend(name: str) -> str:
+    """The backend name, lower-cased, checked against diffusers' list."""
+    name = name.strip().lower()
+    if name not in attention_backends():
+        raise SpeedOptionError(
+            f"unknown attention backend {name!r}; choose one of {', '.join(attention_backends())}"
+        )
+    return name
+
+
+def check_attention_backend(name: str | None, device: str | torch.device = "cpu") -> str | None:
+    """Refuse a backend `device` cannot run, or whose package is missing, before any model loads."""
+    if name is None:
+        return None
+    from diffusers.models.attention_dispatch import (
+        AttentionBackendName,
+        _check_attention_backend_requirements,
+    )
+
+    name = parse_attention_backend(name)
+    if torch.device(device).type == "cpu" and name not in CPU_ATTENTION_BACKENDS:
+        raise SpeedOptionError(
+            f"attention backend {name} does not run on the CPU; there choose one of "
+            f"{', '.join(CPU_ATTENTION_BACKENDS)} (the others need a GPU)"
+        )
+    try:
+        _check_attention_backend_requirements(AttentionBackendName(name))
+    except RuntimeError as error:
+        raise SpeedOptionError(f"attention backend {name}: {error}") from None
+    return name
+
+
+def set_attention_backend(pipe, name: str | None, device: str | torch.device = "cpu") -> None:
+    """Run the transformer's attention on backend `name` (diffusers' `set_attention_backend`); None: as it is."""
+    name = check_attention_backend(name, device)
+    if name is None:
+        return
+    try:
+        pipe.transformer.set_attention_backend(name)
+    except (RuntimeError, ValueError, OSError) as error:  # e.g. a Hub kernel that cannot be downloaded
+        raise SpeedOptionError(f"attention backend {name}: {error}") from None
+
+
+def check_compile(device: str | torch.device = "cpu") -> None:
+    """Refuse `--compile` where torch.compile cannot build kernels: on the CPU it needs a C++ compiler."""
+    import shutil
+
+    if torch.device(device).type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+        raise SpeedOptionError(
+            "--compile on the CPU needs a C++ compiler (g++ or clang++) on PATH, which torch.compile uses to "
+            "build its kernels; install one (e.g. apt-get install g++) or run without --compile"
+        )
+
+
+def compile_transformer(pipe, device: str | torch.device = "cpu") -> None:
+    """torch.compile every transformer block (diffusers' `compile_repeated_blocks`: one compiled block reused
+    by all of them); the first call pays for compiling."""
+    check_compile(device)
+    pipe.transformer.compile_repeated_blocks()
