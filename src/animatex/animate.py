@@ -139,7 +139,7 @@ def load_pipeline(
 
         set_attention_backend(pipe, attention_backend, device)
         if compile:
-            compile_transformer(pipe, device)
+            compile_transformer(pipe.transformer, device)
     return pipe
 
 

@@ -37,7 +37,7 @@ def test_compiled_blocks_give_the_eager_output(make_inputs):
     enable_step_cache(pipe, "fbc:0.05", 3)
     eager_cached = run()
     enable_step_cache(pipe, "none", 3)
-    compile_transformer(pipe)
+    compile_transformer(pipe.transformer)
     torch.testing.assert_close(run(), eager, atol=1e-4, rtol=1e-4)
     enable_step_cache(pipe, "fbc:0.05", 3)
     torch.testing.assert_close(run(), eager_cached, atol=1e-4, rtol=1e-4)

@@ -239,8 +239,8 @@ def check_compile(device: str | torch.device = "cpu") -> None:
         )
 
 
-def compile_transformer(pipe, device: str | torch.device = "cpu") -> None:
-    """torch.compile every transformer block (diffusers' `compile_repeated_blocks`: one compiled block reused
-    by all of them); the first call pays for compiling."""
+def compile_transformer(transformer, device: str | torch.device = "cpu") -> None:
+    """torch.compile every block of `transformer` (diffusers' `compile_repeated_blocks` over the class's
+    `_repeated_blocks`, Wan's `WanTransformerBlock`); the first call pays for compiling."""
     check_compile(device)
-    pipe.transformer.compile_repeated_blocks()
+    transformer.compile_repeated_blocks()
