@@ -141,6 +141,7 @@ class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
         return out.flatten(2, 3).type_as(query)
 
     @staticmethod
+    @torch.compiler.disable  # groups rows by lengths read from the data: run eagerly under torch.compile
     def _attend_per_length(query, key, value, keep, backend):
         """Masked attention for a backend that takes no mask (flash, sage, ...): the rows whose prompts keep
         the same number of tokens attend together, to those tokens only. Exactly the masked result: a masked
@@ -181,8 +182,13 @@ def trim_text_padding(
     """Drop the text tokens past the batch's longest prompt: keys masked in every row change nothing but the
     cost (the demo model's captions are ~20 of 512 tokens; its text cross-attention was most of a step's
     attention time)."""
-    length = int(text_mask.flatten(1).any(0).nonzero().max()) + 1
+    length = _longest_prompt_length(text_mask)
     return encoder_hidden_states[:, :length], text_mask[..., :length]
+
+
+@torch.compiler.disable  # a length read from the data: torch.compile runs it eagerly instead of breaking its graph
+def _longest_prompt_length(text_mask: torch.Tensor) -> int:
+    return int(text_mask.flatten(1).any(0).nonzero().max()) + 1
 
 
 class ChannelsLastConv3d(nn.Conv3d):
