@@ -74,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "group-offload, fp8, vae-tiling, vae-slicing, text-encoder-cpu (default: all on --device; docs/pipeline.md)",
     )  # fmt: skip
     parser.add_argument(
+        "--gguf", type=Path,
+        help="a GGUF file of the transformer (`animatex quantize`, Q8_0/Q4_0) used instead of the folder's "
+        "transformer weights; the pose modules come from --model (docs/weights.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--cache", type=_checked(cache_spec),
         help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
         "calibrate`) or none (default none; docs/pipeline.md)",
@@ -109,6 +114,10 @@ def check_speed_options(args: argparse.Namespace) -> None:
 
     check_memory_mode(args.memory, args.device)
     check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+    if args.gguf is not None:
+        from animatex.convert.gguf import check_gguf_options
+
+        check_gguf_options(args.gguf, args.memory)
 
 
 def memory_modes(text: str) -> None:
@@ -199,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             reference_pose = detect_reference_pose(
                 reference, args.backend, args.dwpose_dir, str(args.reference)
             )
-        pipe = load_pipeline(args.model, args.device, memory=args.memory)
+        pipe = load_pipeline(args.model, args.device, memory=args.memory, transformer_gguf=args.gguf)
         windows = WindowSettings(
             args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
             not args.no_crossfade,

@@ -76,6 +76,29 @@ def wan_dit_key(key: str) -> str | None:
     return None
 
 
+_DIT_BLOCK_ORIGINAL = {ours: original for original, ours in _DIT_BLOCK_MODULES.items()}
+_DIT_TOP_ORIGINAL = {ours: original for original, ours in _DIT_TOP_MODULES.items()}
+
+
+def wan_original_dit_key(key: str) -> str | None:
+    """Original name of one diffusers DiT tensor (the inverse of `wan_dit_key`), None outside the layout."""
+    if key == "scale_shift_table":
+        return "head.modulation"
+    match = re.fullmatch(r"blocks\.(\d+)\.scale_shift_table", key)
+    if match:
+        return f"blocks.{match.group(1)}.modulation"
+    match = _BLOCK_KEY.match(key)  # the same pattern in both layouts
+    if match:
+        index, module, leaf = match.groups()
+        return (
+            f"blocks.{index}.{_DIT_BLOCK_ORIGINAL[module]}.{leaf}" if module in _DIT_BLOCK_ORIGINAL else None
+        )
+    module, _, leaf = key.rpartition(".")
+    if leaf in ("weight", "bias") and module in _DIT_TOP_ORIGINAL:
+        return f"{_DIT_TOP_ORIGINAL[module]}.{leaf}"
+    return None
+
+
 def wan_dit_plan(source_keys: Iterable[str]) -> ConversionPlan:
     """Plan for the DiT shards; keys outside the layout stay unconsumed so `check_plan` reports them."""
     plan = ConversionPlan()
