@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a pipeline folder's transformer as a GGUF file (Q8_0 or Q4_0)",
         description="Write the transformer of a pipeline folder (e.g. `animatex convert` output, LoRA merged) "
         "to one GGUF file in Wan's original key layout, the format of the community's Wan2.1 GGUF files: "
-        "linear weights quantised, pose modules, norms, biases and embeddings kept in float32. Run it with "
+        "the blocks' linear weights quantised, pose modules, norms, biases, embedders and the output layer kept in "
+        "float32. Run it with "
         "`animatex animate --model DIR --gguf FILE`. Streams one tensor at a time (see docs/weights.md).",
     )
     parser.add_argument("--model", type=Path, required=True, help="the AnimateXPipeline folder")
