@@ -247,3 +247,22 @@ def test_writer_refuses_overwrites_bad_types_and_names(folder, tmp_path):
     before = files["Q4_0"].path.read_bytes()
     write_transformer_gguf(root / "model", files["Q4_0"].path, "Q4_0", overwrite=True)
     assert files["Q4_0"].path.read_bytes() == before  # deterministic
+
+
+@pytest.mark.parametrize("qtype", list(BOUNDS))
+def test_planner_predicts_the_gguf_transformer_bytes(folder, qtype):
+    from animatex.pipelines.plan import Workload, model_sizes, plan_modes
+
+    root, files = folder
+    loaded = load_gguf_transformer(files[qtype].path, root / "model")
+    plain = load_pipeline(root / "model").transformer
+    measured = sum(p.numel() * p.element_size() for p in loaded.parameters())
+    plain_bytes = sum(p.numel() * p.element_size() for p in plain.parameters())
+    sizes = model_sizes(root / "model")
+    mode = f"gguf-{qtype.lower()}"
+    modes = ["none", mode, "group-offload", f"{mode}+group-offload"]
+    plans = plan_modes(sizes, Workload(32, 32, 9), modes, "fp32")
+    assert plans[0].weights_bytes - plans[1].weights_bytes == plain_bytes - measured > 0
+    assert plans[3].weights_bytes < plans[2].weights_bytes  # the offloaded blocks are GGUF-sized too
+    with pytest.raises(MemoryModeError, match="fp8 and a GGUF"):
+        plan_modes(sizes, Workload(32, 32, 9), [f"fp8+{mode}"], "fp32")
