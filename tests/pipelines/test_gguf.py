@@ -89,9 +89,11 @@ def test_written_file_is_in_wan_original_layout(folder):
 
 
 @pytest.mark.parametrize("qtype", list(BOUNDS))
-def test_gguf_transformer_keeps_the_output_and_every_pose_input(folder, plain, make_inputs, qtype):
+def test_gguf_transformer_keeps_the_output_and_every_pose_input(folder, plain, make_inputs, qtype, caplog):
     root, files = folder
-    pipe = _gguf_pipe(root / "model", files[qtype].path)
+    with caplog.at_level(logging.INFO, logger="animatex"):
+        pipe = _gguf_pipe(root / "model", files[qtype].path)
+    assert "animatex" not in caplog.text  # the file holds everything, pose modules included: no note
     layer = pipe.transformer.blocks[0].attn1.to_q
     assert isinstance(layer, GGUFLinear) and layer.weight.quant_type.name == qtype
     assert pipe.transformer.pose_guider.convs[0].weight.dtype == torch.float32
@@ -176,7 +178,7 @@ def test_base_wan_gguf_from_gguf_py_with_the_lora_unmerged(tmp_path, make_inputs
 
     with caplog.at_level(logging.INFO, logger="animatex"):
         gguf_pipe = _gguf_pipe(tmp_path / "model", tmp_path / "wan-base-Q8_0.gguf")
-    assert "holds no pose modules" in caplog.text
+    assert "holds no pose modules" in caplog.text and "lacks the Animate-X++ LoRA" in caplog.text
     assert "pose modules pose_guider, pose_indicator, ref_pose_encoder from" in caplog.text
     assert isinstance(gguf_pipe.transformer.blocks[0].attn1.to_q, GGUFLinear)
     gguf_pipe.load_lora_weights(lora, adapter_name="animatex")

@@ -139,6 +139,7 @@ def load_gguf_transformer(
     from accelerate import init_empty_weights
     from diffusers import GGUFQuantizationConfig
     from diffusers.models.model_loading_utils import load_gguf_checkpoint
+    from diffusers.quantizers.gguf.utils import dequantize_gguf_tensor
 
     path = check_gguf_file(path)
     transformer_dir = Path(model_dir) / "transformer"
@@ -169,6 +170,11 @@ def load_gguf_transformer(
                 f"needs {list(expected[key])}: the GGUF is of another model size than the folder"
             )
 
+    if any(map(_is_pose_key, expected)) and not any(map(_is_pose_key, checkpoint)):
+        logger.warning(
+            f"{path.name} holds no pose modules, so `animatex quantize` did not write it: a base Wan2.1 file lacks "
+            "the Animate-X++ LoRA, load it unmerged (docs/weights.md, GGUF)"
+        )
     missing = sorted(set(expected) - set(checkpoint))
     if missing:
         checkpoint.update(_from_folder(missing, transformer_dir, expected, path))
@@ -179,8 +185,6 @@ def load_gguf_transformer(
     for key, tensor in checkpoint.items():
         if hasattr(tensor, "quant_type") and key not in linear_weights:
             # Only linear layers compute from quantised weights; anything else is stored dequantised.
-            from diffusers.quantizers.gguf.utils import dequantize_gguf_tensor
-
             checkpoint[key] = dequantize_gguf_tensor(tensor).to(dtype)
     return AnimateXTransformer3DModel.from_single_file(
         checkpoint,
@@ -216,11 +220,6 @@ def _from_folder(
         logger.warning(
             f"{path.name} lacks {len(others)} Wan tensors, taken unquantised from {transformer_dir}: "
             f"{', '.join(others[:6])}{' ...' if len(others) > 6 else ''}"
-        )
-    if not any(_is_pose_key(key) for key in expected if key not in keys):
-        logger.warning(
-            f"{path.name} holds no pose modules: if it is a base Wan2.1 file, it lacks the Animate-X++ LoRA "
-            "(load the release's LoRA unmerged, or write the converted folder's own GGUF with `animatex quantize`)"
         )
     return {key: source.get(key) for key in keys}
 
