@@ -20,7 +20,7 @@ from animatex.convert.gguf import (
     quantisable_keys,
     write_transformer_gguf,
 )
-from animatex.convert.wan import wan_dit_key
+from animatex.convert.wan import wan_dit_key, wan_original_dit_key
 from animatex.errors import AnimatexError
 from animatex.models.presets import build_transformer
 from animatex.models.transformer_animatex import POSE_MODULES
@@ -193,6 +193,29 @@ def test_base_wan_gguf_from_gguf_py_with_the_lora_unmerged(tmp_path, make_inputs
         assert not np.array_equal(_run(gguf_pipe, {**inputs, name: other[name]}), out), (
             f"{name} has no effect"
         )
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "prefixed original"])
+def test_other_key_layouts_load_the_same_transformer(folder, tmp_path, make_inputs, layout):
+    """The same weights in diffusers' names, or Wan's with `model.diffusion_model.` in front (written with gguf-py
+    alone, pose modules left to the folder), load into the transformer our writer's file gives."""
+    root, files = folder
+    state = load_pipeline(root / "model").transformer.state_dict()
+    path = tmp_path / f"{layout.replace(' ', '-')}.gguf"
+    writer = gguf.GGUFWriter(path, arch="wan")
+    for key, tensor in state.items():
+        if key.split(".")[0] in POSE_MODULES:
+            continue
+        name = key if layout == "diffusers" else f"model.diffusion_model.{wan_original_dit_key(key)}"
+        data, raw_dtype = _quantise_like_city96(key, tensor)
+        writer.add_tensor(name, data, raw_dtype=raw_dtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    inputs = make_inputs(9, 32, 32)
+    ours = _run(_gguf_pipe(root / "model", files["Q8_0"].path), inputs)
+    np.testing.assert_array_equal(_run(_gguf_pipe(root / "model", path), inputs), ours)
 
 
 def test_quantisable_keys_skip_pose_modules_and_float32_modules():
