@@ -121,12 +121,20 @@ def test_hooks_apply_to_the_gguf_transformer(folder, make_inputs):
     assert 0 < np.abs(out - reference).mean() < 0.1  # blocks were skipped, the result is close
 
 
-def _quantise_like_city96(name: str, tensor: torch.Tensor):
-    """(data, raw type) the way the community's Wan GGUF files store a tensor: 2-D block weights in Q8_0."""
-    data = tensor.float().numpy()
-    if name.startswith("blocks.") and data.ndim == 2 and data.shape[1] % 32 == 0:
-        return gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0
-    return data, None
+def _write_like_city96(path, tensors: dict[str, torch.Tensor]) -> None:
+    """A GGUF file written with gguf-py alone, as the community's Wan files store tensors: 2-D block weights in
+    Q8_0, everything else in float32."""
+    writer = gguf.GGUFWriter(path, arch="wan")
+    for name, tensor in tensors.items():
+        data, raw_dtype = tensor.float().numpy(), None
+        if ".blocks." in f".{name}" and data.ndim == 2 and data.shape[1] % 32 == 0:
+            raw_dtype = gguf.GGMLQuantizationType.Q8_0
+            data = gguf.quants.quantize(data, raw_dtype)
+        writer.add_tensor(name, data, raw_dtype=raw_dtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def test_base_wan_gguf_from_gguf_py_with_the_lora_unmerged(tmp_path, make_inputs, caplog):
@@ -141,14 +149,7 @@ def test_base_wan_gguf_from_gguf_py_with_the_lora_unmerged(tmp_path, make_inputs
     base = {
         key: state[wan_dit_key(key)] for key in original.state_dict()
     }  # Wan's own names, the same weights
-    writer = gguf.GGUFWriter(tmp_path / "wan-base-Q8_0.gguf", arch="wan")
-    for name, tensor in base.items():
-        data, raw_dtype = _quantise_like_city96(name, tensor)
-        writer.add_tensor(name, data, raw_dtype=raw_dtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _write_like_city96(tmp_path / "wan-base-Q8_0.gguf", base)
 
     lora = {}
     for index in range(2):
@@ -202,17 +203,11 @@ def test_other_key_layouts_load_the_same_transformer(folder, tmp_path, make_inpu
     root, files = folder
     state = load_pipeline(root / "model").transformer.state_dict()
     path = tmp_path / f"{layout.replace(' ', '-')}.gguf"
-    writer = gguf.GGUFWriter(path, arch="wan")
-    for key, tensor in state.items():
-        if key.split(".")[0] in POSE_MODULES:
-            continue
-        name = key if layout == "diffusers" else f"model.diffusion_model.{wan_original_dit_key(key)}"
-        data, raw_dtype = _quantise_like_city96(key, tensor)
-        writer.add_tensor(name, data, raw_dtype=raw_dtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    prefix, name = ("", str) if layout == "diffusers" else ("model.diffusion_model.", wan_original_dit_key)
+    tensors = {
+        f"{prefix}{name(key)}": value for key, value in state.items() if key.split(".")[0] not in POSE_MODULES
+    }
+    _write_like_city96(path, tensors)
     inputs = make_inputs(9, 32, 32)
     ours = _run(_gguf_pipe(root / "model", files["Q8_0"].path), inputs)
     np.testing.assert_array_equal(_run(_gguf_pipe(root / "model", path), inputs), ours)
