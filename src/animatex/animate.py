@@ -88,13 +88,16 @@ def load_pipeline(
     model: str | Path | None = None,
     device: str = "cpu",
     memory: str | None = None,
+    transformer_gguf: str | Path | None = None,
     attention_backend: str | None = None,
     compile: bool = False,
 ) -> AnimateXPipeline:
     """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
-    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`;
-    `attention_backend` a diffusers attention backend for the transformer (e.g. "_native_flash", "sage");
-    `compile` torch.compiles the transformer's blocks (`animatex.pipelines.speed`)."""
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`.
+    `transformer_gguf`: a GGUF file of the transformer, loaded with the folder's pose modules
+    (`animatex.convert.gguf.load_gguf_transformer`) in place of the folder's transformer weights.
+    `attention_backend`: a diffusers attention backend for the transformer (e.g. "_native_flash", "sage");
+    `compile`: torch.compile the transformer's blocks (`animatex.pipelines.speed`)."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -124,8 +127,15 @@ def load_pipeline(
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
+    components = {}
+    if transformer_gguf is not None:
+        from animatex.convert.gguf import check_gguf_options, folder_weight_dtype, load_gguf_transformer
+
+        check_gguf_options(transformer_gguf, memory)
+        compute_dtype = dtype or folder_weight_dtype(model) or torch.bfloat16
+        components["transformer"] = load_gguf_transformer(transformer_gguf, model, compute_dtype)
     try:
-        pipe = AnimateXPipeline.from_pretrained(model, **({"dtype": dtype} if dtype else {}))
+        pipe = AnimateXPipeline.from_pretrained(model, **components, **({"dtype": dtype} if dtype else {}))
     except Exception as error:  # diffusers raises many types for a broken or foreign folder
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
