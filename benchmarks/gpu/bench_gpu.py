@@ -5,8 +5,12 @@ Random weights of a preset size (default the full Wan2.1-I2V-14B layout) in bf16
 1. our step vs diffusers' `WanTransformer3DModel` of the same config (ratio; target <= 1.05) and MFU;
 2. s/step and peak memory for each transformer memory mode (none, fp8 layerwise casting, group offload with
    CUDA streams) on a fresh model each;
-3. each step cache's speed-up over a short Euler loop (random weights: speed only, no quality).
-Sections that would overrun --budget-s are skipped and say so. On a CPU (the dry run) peaks are process RSS.
+3. each step cache's speed-up over a short Euler loop (random weights: speed only, no quality);
+4. CFG's two branches as two forwards against one batched forward (`AnimateXPoseFeatures.cat`), time and peak;
+5. compiled blocks (`compile_transformer`): the first call (compiling) and s/step against eager, one branch;
+6. s/step of each attention backend this machine runs (`check_attention_backend`), one branch.
+Sections that would overrun --budget-s are skipped and say so; `--sections 4 5 6` runs only those (0-3 are
+the ones above and "0" the pipeline memory modes). On a CPU (the dry run) peaks are process RSS.
 """
 
 from __future__ import annotations
@@ -24,14 +28,29 @@ import torch  # noqa: E402
 from diffusers import WanTransformer3DModel  # noqa: E402
 
 from animatex.models.presets import build_transformer  # noqa: E402
+from animatex.models.transformer_animatex import AnimateXPoseFeatures  # noqa: E402
 from animatex.pipelines.plan import Workload, transformer_flops  # noqa: E402
-from animatex.pipelines.speed import cache_config  # noqa: E402
+from animatex.pipelines.speed import (  # noqa: E402
+    SpeedOptionError,
+    cache_config,
+    check_attention_backend,
+    compile_transformer,
+)
 
 WAN_FIELDS = (
     "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
     "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "image_dim", "added_kv_proj_dim",
     "rope_max_seq_len", "pos_embed_seq_len",
 )  # fmt: skip
+ATTENTION_BACKENDS = (
+    "native",
+    "_native_flash",
+    "_native_cudnn",
+    "_native_efficient",
+    "flash",
+    "sage",
+    "xformers",
+)
 BF16_PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense, vendor data sheets
 
 
@@ -191,6 +210,9 @@ def main() -> None:
     parser.add_argument("--cache-steps", type=int, default=10)
     parser.add_argument("--budget-s", type=float, default=480.0, help="skip sections that would overrun this")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--sections", type=int, nargs="+", default=list(range(7)), help="which sections to run"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -212,8 +234,9 @@ def main() -> None:
 
     # 0. Every pipeline memory mode on the demo model (small: seconds each): output against the plain run on
     # this device, each pose input still acting, peak memory. A mode the device cannot run records its message.
-    result["pipeline_modes"] = pipeline_modes(device)
-    save()
+    if 0 in args.sections:
+        result["pipeline_modes"] = pipeline_modes(device)
+        save()
 
     # 1. Ours vs diffusers' Wan, same config and inputs (Wan without the pose features).
     reset_peak(device)
@@ -241,7 +264,7 @@ def main() -> None:
     # 2. Memory modes on the transformer (a fresh model each).
     modes: dict = {}
     result["memory_modes"] = modes
-    for mode in ("none", "fp8", "group-offload"):
+    for mode in ("none", "fp8", "group-offload") if 2 in args.sections else ():
         if left() < 4 * ours_s * (args.repeats + 1) + 60:
             result["skipped"].append(f"memory mode {mode}: out of budget")
             continue
@@ -269,7 +292,9 @@ def main() -> None:
     # 3. Step caches: a short Euler loop, uncached vs each cache.
     caches: dict = {}
     result["caches"] = caches
-    if left() < 4 * ours_s * args.cache_steps + 30:
+    if 3 not in args.sections:
+        pass
+    elif left() < 4 * ours_s * args.cache_steps + 30:
         result["skipped"].append("caches: out of budget")
     else:
         model = build(args.preset, dtype, device)
@@ -285,8 +310,94 @@ def main() -> None:
             model.disable_cache()
             caches[spec] = {"loop_s": seconds, "speedup": plain / seconds}
             save()
+        del model, inputs
+
+    # 4-6. Batched guidance, compiled blocks, attention backends: one model for the three.
+    later = [section for section in (4, 5, 6) if section in args.sections]
+    if later and left() < 2 * ours_s * (args.repeats + 1) + 60:
+        result["skipped"].append("guidance, compile, attention: out of budget")
+        later = []
+    model = build(args.preset, dtype, device) if later else None
+    inputs = step_inputs(model, width, height, args.frames, dtype, device) if later else None
+    if 4 in later:
+        result["guidance"] = batched_guidance(model, inputs, device, args.repeats, ours_s, left)
+        save()
+    if 5 in later:
+        result["compile"] = compiled_step(model, inputs, device, args.repeats, ours_s, left)
+        save()
+    if 6 in later:
+        result["attention_backends"] = attention_backends(model, inputs, device, args.repeats, ours_s, left)
     save()
     print(json.dumps(result, indent=1))
+
+
+def batched_guidance(model, inputs: dict, device, repeats: int, step_s: float, left) -> dict:
+    """CFG as the pipeline runs it: the conditional and the negative branch (no pose-guider tokens), as two
+    forwards and as one forward over a batch of two."""
+    if left() < 4 * step_s * (repeats + 1) + 30:
+        return {"skipped": "out of budget"}
+    features = inputs["pose_features"]
+    uncond = {**inputs, "pose_features": AnimateXPoseFeatures(**{**features, "pose_states": None})}
+    batched = {
+        name: torch.cat([value, value]) if name != "timestep" else value.repeat(2)
+        for name, value in inputs.items()
+        if name != "pose_features"
+    }
+    batched["pose_features"] = AnimateXPoseFeatures.cat([features, uncond["pose_features"]])
+    reset_peak(device)
+    with torch.no_grad(), model.cache_context("cond"):
+        two = time_steps(model, inputs, device, repeats) + time_steps(model, uncond, device, repeats)
+    two_peak = peak_bytes(device)
+    reset_peak(device)
+    with torch.no_grad(), model.cache_context("cond+uncond"):
+        one = time_steps(model, batched, device, repeats)
+    return {
+        "two_forwards_s": two,
+        "batched_s": one,
+        "speedup": two / one,
+        "two_forwards_peak_bytes": two_peak,
+        "batched_peak_bytes": peak_bytes(device),
+    }
+
+
+def compiled_step(model, inputs: dict, device, repeats: int, step_s: float, left) -> dict:
+    """One branch through compiled blocks: the first call compiles (timed apart), then s/step against eager."""
+    if left() < 3 * step_s * (repeats + 1) + 120:
+        return {"skipped": "out of budget"}
+    eager = time_steps(model, inputs, device, repeats)
+    try:
+        compile_transformer(model, device)
+    except SpeedOptionError as error:
+        return {"refused": str(error)}
+    sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        model(**inputs, return_dict=False)
+    sync(device)
+    first = time.perf_counter() - start
+    compiled = time_steps(model, inputs, device, repeats)
+    return {"eager_s": eager, "first_call_s": first, "compiled_s": compiled, "speedup": eager / compiled}
+
+
+def attention_backends(model, inputs: dict, device, repeats: int, step_s: float, left) -> dict:
+    """s/step of one branch on each backend this machine can run (diffusers' `set_attention_backend`)."""
+    times: dict = {}
+    for name in ATTENTION_BACKENDS:
+        try:
+            check_attention_backend(name, device)
+        except SpeedOptionError as error:
+            times[name] = {"refused": str(error)}
+            continue
+        if left() < step_s * (repeats + 1) * 1.5 + 15:
+            times[name] = {"skipped": "out of budget"}
+            continue
+        try:
+            model.set_attention_backend(name)
+            times[name] = {"s_per_step": time_steps(model, inputs, device, repeats)}
+        except (RuntimeError, ValueError) as error:
+            times[name] = {"failed": str(error).splitlines()[0]}
+    model.set_attention_backend("native")
+    return times
 
 
 if __name__ == "__main__":

@@ -88,11 +88,18 @@ def load_pipeline(
     model: str | Path | None = None,
     device: str = "cpu",
     memory: str | None = None,
+    transformer_gguf: str | Path | None = None,
+    attention_backend: str | None = None,
+    compile: bool = False,
     lora: Sequence[str] | None = None,
 ) -> AnimateXPipeline:
     """`AnimateXPipeline.from_pretrained(model)`; `None` means the shipped demo model (`default_model_dir`).
-    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`;
-    `lora` names LoRA files ("FILE" or "FILE:SCALE", `animatex.pipelines.lora`) merged into the transformer first."""
+    `memory` names memory modes ("fp8+group-offload", `animatex.pipelines.memory`) applied instead of `.to`.
+    `transformer_gguf`: a GGUF file of the transformer, loaded with the folder's pose modules
+    (`animatex.convert.gguf.load_gguf_transformer`) in place of the folder's transformer weights.
+    `attention_backend`: a diffusers attention backend for the transformer (e.g. "_native_flash", "sage");
+    `compile`: torch.compile the transformer's blocks (`animatex.pipelines.speed`).
+    `lora`: LoRA files ("FILE" or "FILE:SCALE", `animatex.pipelines.lora`) added to the transformer first."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -113,13 +120,24 @@ def load_pipeline(
 
     from animatex.pipelines import AnimateXPipeline
     from animatex.pipelines.memory import apply_memory_mode, check_memory_mode
+    from animatex.pipelines.speed import check_attention_backend, check_compile
 
     check_memory_mode(memory, device)  # before the (slow) load
+    check_attention_backend(attention_backend, device)
+    if compile:
+        check_compile(device)
     # On the CPU everything computes in float32: a component stored in half precision (the demo model's text
     # encoder) is upcast on load, which is exact and avoids diffusers' float16-on-CPU warning.
     dtype = torch.float32 if torch.device(device).type == "cpu" else None
+    components = {}
+    if transformer_gguf is not None:
+        from animatex.convert.gguf import check_gguf_options, folder_weight_dtype, load_gguf_transformer
+
+        check_gguf_options(transformer_gguf, memory)
+        compute_dtype = dtype or folder_weight_dtype(model) or torch.bfloat16
+        components["transformer"] = load_gguf_transformer(transformer_gguf, model, compute_dtype)
     try:
-        pipe = AnimateXPipeline.from_pretrained(model, **({"dtype": dtype} if dtype else {}))
+        pipe = AnimateXPipeline.from_pretrained(model, **components, **({"dtype": dtype} if dtype else {}))
     except Exception as error:  # diffusers raises many types for a broken or foreign folder
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
@@ -130,8 +148,15 @@ def load_pipeline(
         load_loras(pipe, lora)
     if memory:
         apply_memory_mode(pipe, memory, device)
-        return pipe
-    return pipe.to(device)
+    else:
+        pipe = pipe.to(device)
+    if attention_backend is not None or compile:
+        from animatex.pipelines.speed import compile_transformer, set_attention_backend
+
+        set_attention_backend(pipe, attention_backend, device)
+        if compile:
+            compile_transformer(pipe.transformer, device)
+    return pipe
 
 
 def read_driving(
@@ -267,6 +292,7 @@ def animate(
     cache: str | None = None,
     windows: WindowSettings | None = None,
     on_frames: Callable[[np.ndarray], None] | None = None,
+    batch_guidance: bool | None = None,
 ) -> Animation:
     """Animate `reference` (uint8 (H, W, 3)) with the driving `poses` and, when given, the driving video.
 
@@ -295,6 +321,8 @@ def animate(
             the returned `Animation` then holds no frames (see `Animation`).
         cache: A step cache for this call, e.g. "fbc" or "fbc:0.1" (`animatex.pipelines.speed`); "none" removes
             one; None leaves the pipeline as it is.
+        batch_guidance: Run the guidance branches as one batched forward (`AnimateXPipeline`); None: batched
+            unless a CUDA device lacks the memory.
     """
     import torch
 
@@ -345,6 +373,7 @@ def animate(
         ref_pose=reference_pose,
         windows=windows,
         on_frames=take,
+        batch_guidance=batch_guidance,
     )
 
     # 4. The inputs at the output's size and length, for the grid

@@ -1,4 +1,5 @@
-"""`--memory`, `--cache` and `animatex cache calibrate` from the command line (issue #21)."""
+"""`--memory`, `--cache`, `--attention`, `--batch-guidance` and `animatex cache calibrate` from the command line
+(issue #21)."""
 
 from __future__ import annotations
 
@@ -48,19 +49,46 @@ def test_calibrate_then_magcache(synth_cases, tiny_model_dir, tmp_path, capsys):
     assert main(args) == 0
 
 
-def test_pab_and_fastercache_run_with_one_branch_and_are_refused_with_cfg(
-    synth_cases, tiny_model_dir, tmp_path, capsys
-):
+def test_pab_and_fastercache_need_one_transformer_call_a_step(synth_cases, tiny_model_dir, tmp_path, capsys):
+    """They run without guidance and with batched guidance (one forward a step) and are refused in one line when
+    the guidance branches run one forward each."""
     human = synth_cases["human"]
     for spec in ("pab", "fastercache:3"):
-        assert (
-            main(
-                _args(human, tmp_path / f"{spec[:3]}.mp4", tiny_model_dir, "--cache", spec, "--guidance", "1")
+        for extra in (("--guidance", "1"), ("--guidance", "3", "--batch-guidance")):
+            assert (
+                main(
+                    _args(human, tmp_path / "ok.mp4", tiny_model_dir, "--cache", spec, "--overwrite", *extra)
+                )
+                == 0
             )
-            == 0
-        )
-        args = _args(human, tmp_path / "cfg.mp4", tiny_model_dir, "--cache", spec, "--guidance", "3")
+        args = _args(human, tmp_path / "cfg.mp4", tiny_model_dir, "--cache", spec, "--guidance", "3",
+                     "--no-batch-guidance")  # fmt: skip
         assert main(args) == 2
         err = capsys.readouterr().err
         assert "--guidance 1" in err and "Traceback" not in err
         assert not (tmp_path / "cfg.mp4").exists()
+
+
+def test_attention_backend_and_unbatched_guidance_reach_the_pipeline(
+    synth_cases, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    from animatex.pipelines import AnimateXPipeline
+
+    seen = {}
+    call = AnimateXPipeline.__call__
+
+    def spy(pipe, *args, **kwargs):
+        seen["batch_guidance"] = kwargs["batch_guidance"]
+        seen["backend"] = pipe.transformer.blocks[0].attn2.processor._attention_backend
+        return call(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(AnimateXPipeline, "__call__", spy)
+    extra = ("--attention", "_native_flash", "--no-batch-guidance", "--guidance", "2")
+    try:
+        assert main(_args(synth_cases["human"], tmp_path / "out.mp4", tiny_model_dir, *extra)) == 0
+    finally:
+        from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+        _AttentionBackendRegistry.set_active_backend(AttentionBackendName.NATIVE)  # process-wide
+    assert seen == {"batch_guidance": False, "backend": "_native_flash"}
+    assert "Traceback" not in capsys.readouterr().err

@@ -1,8 +1,12 @@
 """Full-size manifests of the published layouts (meta device): every source key consumed, every target filled."""
 
 import pytest
+from accelerate import init_empty_weights
 
 from animatex.convert.manifests import official_checkpoint_manifest, verify_layouts
+from animatex.convert.wan import wan_dit_key, wan_original_dit_key
+from animatex.models.presets import build_transformer
+from animatex.models.transformer_animatex import POSE_MODULES
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +52,16 @@ def test_official_checkpoint_manifest_lists_ten_lora_layers_per_block():
 def test_official_checkpoints_fill_the_animatex_transformer(checks, name):
     check = checks[name]
     assert check.report.ok, str(check.report)
+
+
+def test_original_names_invert_the_converters_names():
+    with init_empty_weights():
+        model = build_transformer("wan2.1-i2v-14b")
+    keys = [key for key in model.state_dict() if key.split(".")[0] not in POSE_MODULES]
+    assert len(keys) == 1303  # every tensor of the released DiT
+    for key in keys:
+        original = wan_original_dit_key(key)
+        assert original is not None and wan_dit_key(original) == key, key
+    assert wan_original_dit_key("blocks.0.attn2.add_k_proj.weight") == "blocks.0.cross_attn.k_img.weight"
+    assert wan_original_dit_key("blocks.0.norm2.weight") == "blocks.0.norm3.weight"
+    assert wan_original_dit_key("pose_guider.convs.0.weight") is None

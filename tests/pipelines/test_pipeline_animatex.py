@@ -137,7 +137,8 @@ def test_ti2v_ignores_the_explicit_pose_inputs(pipe, make_inputs, run):
 
 def test_ti2v_feeds_only_the_ipi_and_zero_image_conditions(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
-        pipe(**make_inputs(5, 16, 16), task="ti2v", num_inference_steps=1, guidance_scale=3.0)
+        inputs = make_inputs(5, 16, 16)
+        pipe(**inputs, task="ti2v", num_inference_steps=1, guidance_scale=3.0, batch_guidance=False)
     assert len(spy.calls) == 2
     for call in spy.calls:
         assert call["pose_states"] is None and call["ref_pose_embeds"] is None
@@ -149,8 +150,8 @@ def test_ti2v_feeds_only_the_ipi_and_zero_image_conditions(pipe, make_inputs):
 
 def test_negative_branch_drops_only_the_pose_guider_tokens(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
-        pipe(**make_inputs(9, 32, 32), num_inference_steps=2, guidance_scale=3.0)
-    assert len(spy.calls) == 4  # cond + uncond per step
+        pipe(**make_inputs(9, 32, 32), num_inference_steps=2, guidance_scale=3.0, batch_guidance=False)
+    assert len(spy.calls) == 4  # cond + uncond per step (batched, they are one call: test_batch_guidance.py)
     inner = pipe.transformer.inner_dim
     for cond, uncond in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
         assert cond["pose_states"] is not None and cond["pose_states"].shape == (1, inner, 3, 2, 2)
@@ -172,7 +173,10 @@ def test_guidance_scale_one_skips_the_negative_branch(pipe, make_inputs):
 
 def test_text_guidance_branch_keeps_every_condition_but_the_prompt(pipe, make_inputs):
     with TransformerSpy(pipe.transformer) as spy:
-        pipe(**make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0, text_guidance_scale=4.0)
+        pipe(
+            **make_inputs(5, 16, 16), num_inference_steps=2, guidance_scale=1.0, text_guidance_scale=4.0,
+            batch_guidance=False,
+        )  # fmt: skip
     assert len(spy.calls) == 4  # cond + no-text per step
     for cond, no_text in zip(spy.calls[0::2], spy.calls[1::2], strict=True):
         for name in (*POSE_FEATURES, "encoder_hidden_states_image"):
@@ -194,6 +198,7 @@ def test_text_guidance_extrapolates_from_the_negative_prompt(pipe, make_inputs, 
             "num_inference_steps": 1,
             "guidance_scale": 1.0,
             "output_type": "latent",
+            "batch_guidance": False,  # the branches as separate forwards, so the identities below are exact
             **kwargs,
         }
         return pipe(generator=torch.Generator().manual_seed(0), **kwargs).frames.double()
@@ -345,8 +350,9 @@ class CountingHook(ModelHook):
         return args, kwargs
 
 
-def test_diffusers_hooks_on_pose_modules_and_blocks_see_every_call(pipe, make_inputs, run):
-    inputs = make_inputs(9, 32, 32)
+@pytest.mark.parametrize("batched", [False, True])
+def test_diffusers_hooks_on_pose_modules_and_blocks_see_every_call(pipe, make_inputs, run, batched):
+    inputs = {**make_inputs(9, 32, 32), "batch_guidance": batched}
     plain = run(pipe, num_inference_steps=3, guidance_scale=2.0, **inputs)
     transformer = pipe.transformer
     modules = {name: getattr(transformer, name) for name in ("pose_guider", "ref_pose_encoder", "pose_indicator")}
@@ -360,11 +366,11 @@ def test_diffusers_hooks_on_pose_modules_and_blocks_see_every_call(pipe, make_in
         for module in modules.values():
             HookRegistry.check_if_exists_or_initialize(module).remove_hook("count")
     # Each pose module runs once per call (its inputs never change between steps); every block runs once per
-    # step and guidance branch (3 steps x cond + uncond).
+    # step and guidance branch (3 steps x cond + uncond), or once per step with the branches batched.
     assert {name: counts[name] for name in ("pose_guider", "ref_pose_encoder", "pose_indicator")} == dict.fromkeys(
         ("pose_guider", "ref_pose_encoder", "pose_indicator"), 1
     )
-    assert all(counts[f"block{i}"] == 6 for i in range(len(transformer.blocks)))
+    assert all(counts[f"block{i}"] == (3 if batched else 6) for i in range(len(transformer.blocks)))
     np.testing.assert_array_equal(hooked, plain)
 
 

@@ -27,7 +27,7 @@ def test_ti2v_feeds_the_ipi_to_both_guidance_branches(pipe, make_inputs, run):
     assert TASK_CONDITIONS["ti2v"] == {"pose_keypoints", "motion_embeds"}
     inputs = make_inputs(5, 16, 16)
     with Recorder(pipe.transformer) as spy:
-        pipe(**inputs, task="ti2v", num_inference_steps=1, guidance_scale=3.0)
+        pipe(**inputs, task="ti2v", num_inference_steps=1, guidance_scale=3.0, batch_guidance=False)
     cond, uncond = (call["pose_features"] for call in spy.calls)
     for features in (cond, uncond):
         assert features.pose_states is None and features.ref_pose_embeds is None

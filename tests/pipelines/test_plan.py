@@ -42,5 +42,6 @@ def test_cli_prints_every_mode(folder, capsys):
     assert main(["plan", "--model", str(path), "--size", "64x64", "--frames", "17"]) == 0
     out = capsys.readouterr().out
     assert "TFLOPs per step" in out and "group-offload" in out and "sequential-offload" in out
+    assert "gguf-q4_0+group-offload" in out
     assert main(["plan", "--model", str(path), "--frames", "16"]) == 2
     assert "4k+1" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from animatex import __version__
 
 # Subcommand modules, in the order `animatex --help` lists them.
 COMMANDS: tuple[str, ...] = (
-    "pose", "synth", "data", "convert", "bench", "compare", "animate", "demo", "train", "cache", "plan", "ui",
+    "pose", "synth", "data", "convert", "quantize", "bench", "compare", "animate", "demo", "train", "cache", "plan", "ui",
 )  # fmt: skip
 
 

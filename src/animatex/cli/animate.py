@@ -69,20 +69,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dwpose-dir", type=Path, help="folder with the DWPose ONNX files (dwpose backend)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
+        "--context-parallel", choices=("ulysses", "ring"),
+        help="shard one video over several GPUs, one process each: launch with `torchrun --nproc-per-node N -m "
+        "animatex animate ... --device cuda --context-parallel ulysses` (docs/pipeline.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--memory", type=_checked(memory_modes),
         help="memory modes joined with +, e.g. fp8+group-offload+vae-tiling: model-offload, sequential-offload, "
         "group-offload, fp8, vae-tiling, vae-slicing, text-encoder-cpu (default: all on --device; docs/pipeline.md)",
     )  # fmt: skip
     parser.add_argument(
+        "--gguf", type=Path,
+        help="a GGUF file of the transformer (`animatex quantize`, Q8_0/Q4_0) used instead of the folder's "
+        "transformer weights; the pose modules come from --model (docs/weights.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--cache", type=_checked(cache_spec),
         help="step cache: fbc[:threshold], taylorseer[:interval], magcache[:threshold] (after `animatex cache "
-        "calibrate`), pab[:range] or fastercache[:range] (these two with --guidance 1 only) or none (default none; "
-        "docs/pipeline.md)",
+        "calibrate`), pab[:range] or fastercache[:range] (these two need one transformer call a step: --guidance 1 or "
+        "batched guidance) or none (default none; docs/pipeline.md)",
     )  # fmt: skip
     parser.add_argument(
         "--lora", action="append", type=_checked(lora_spec), metavar="FILE[:SCALE]",
         help="merge a LoRA .safetensors into the transformer (repeatable; scale default 1), e.g. a few-step "
         "distillation LoRA for Wan2.1-I2V with --steps 4 --guidance 1 (docs/weights.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--attention", type=_checked(attention_backend), metavar="BACKEND",
+        help="diffusers attention backend, e.g. _native_flash, flash, sage (CUDA); on the CPU native, _native_flash, "
+        "_native_math or flex (default: diffusers' own, native)",
+    )  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer's blocks (the first steps pay for compiling)")  # fmt: skip
+    parser.add_argument(
+        "--batch-guidance", action=argparse.BooleanOptionalAction,
+        help="run the guidance branches (CFG, text guidance) as one batched forward: faster, more activation "
+        "memory (default: batched unless the GPU lacks the memory)",
     )  # fmt: skip
     parser.add_argument(
         "--grid", type=Path, help="also write reference | driving | pose | result side by side"
@@ -108,14 +130,23 @@ def _checked(check):
 
 
 def check_speed_options(args: argparse.Namespace) -> None:
-    """--memory against the device, --cache against the model folder and the --lora files, before any input is
-    read."""
+    """--memory, --attention and --compile against the device, --cache against the model folder and the --lora
+    files, before any input is read."""
     from animatex.animate import default_model_dir
+    from animatex.parallel import check_context_parallel
     from animatex.pipelines.memory import check_memory_mode
-    from animatex.pipelines.speed import check_cache
+    from animatex.pipelines.speed import check_attention_backend, check_cache, check_compile
 
     check_memory_mode(args.memory, args.device)
+    check_context_parallel(args.context_parallel, args.device)
     check_cache(args.cache, args.model if args.model is not None else default_model_dir())
+    check_attention_backend(args.attention, args.device)
+    if args.compile:
+        check_compile(args.device)
+    if args.gguf is not None:
+        from animatex.convert.gguf import check_gguf_options
+
+        check_gguf_options(args.gguf, args.memory)
     for spec in args.lora or ():
         from animatex.pipelines.lora import check_lora_file, parse_lora_spec
 
@@ -126,6 +157,12 @@ def memory_modes(text: str) -> None:
     from animatex.pipelines.memory import parse_memory_mode
 
     parse_memory_mode(text)
+
+
+def attention_backend(text: str) -> None:
+    from animatex.pipelines.speed import parse_attention_backend
+
+    parse_attention_backend(text)
 
 
 def cache_spec(text: str) -> None:
@@ -204,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
         read_driving,
     )
     from animatex.io import VideoWriter, read_image, write_video
+    from animatex.parallel import launched_processes, start_context_parallel
     from animatex.pipelines.windows import WindowSettings
 
     size = parse_size(args.size) if args.size is not None else None
@@ -216,23 +254,34 @@ def run(args: argparse.Namespace) -> int:
             reference_pose = detect_reference_pose(
                 reference, args.backend, args.dwpose_dir, str(args.reference)
             )
-        pipe = load_pipeline(args.model, args.device, memory=args.memory, lora=args.lora)
+        processes = launched_processes()
+        device = f"cuda:{processes.local_rank}" if args.context_parallel else args.device
+        speed = dict(memory=args.memory, attention_backend=args.attention, compile=args.compile)
+        pipe = load_pipeline(args.model, device, transformer_gguf=args.gguf, lora=args.lora, **speed)
+        if args.context_parallel:
+            start_context_parallel(pipe, args.context_parallel, processes)
         windows = WindowSettings(
             args.window_strategy, args.window, args.overlap, args.colour_match, args.carry_noise,
             not args.no_crossfade,
         )  # fmt: skip
-        print(plan_line(
-            pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
-            num_inference_steps=args.steps, guidance_scale=args.guidance, text_guidance_scale=args.text_guidance,
-            windows=windows,
-        ), flush=True)  # fmt: skip
+        if processes.is_main:
+            print(plan_line(
+                pipe, reference, poses, driving=driving, size=size, num_frames=args.frames,
+                num_inference_steps=args.steps, guidance_scale=args.guidance,
+                text_guidance_scale=args.text_guidance, windows=windows,
+            ), flush=True)  # fmt: skip
         settings = dict(
             driving=driving, reference_pose=reference_pose, prompt=args.prompt, align=args.align, size=size,
             num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
             text_guidance_scale=args.text_guidance, seed=args.seed, task=args.task, windows=windows, cache=args.cache,
+            batch_guidance=args.batch_guidance,
         )  # fmt: skip
         # Without a grid the result is written window by window as it is made (to a temporary file renamed at
-        # the end, so Ctrl-C leaves no broken video); the grid needs every frame at once.
+        # the end, so Ctrl-C leaves no broken video); the grid needs every frame at once. With context
+        # parallelism every rank computes the same frames and rank 0 writes them.
+        if not processes.is_main:
+            animate(pipe, reference, poses, **settings)
+            return 0
         if args.grid is None:
             with VideoWriter(args.output, poses.fps) as writer:
                 animation = animate(pipe, reference, poses, on_frames=writer.write, **settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULT_MODES = (
     "none", "text-encoder-cpu", "vae-tiling", "fp8", "fp8+vae-tiling", "model-offload", "group-offload",
-    "fp8+group-offload+vae-tiling", "sequential-offload",
+    "fp8+group-offload+vae-tiling", "sequential-offload", "gguf-q8_0", "gguf-q4_0", "gguf-q4_0+group-offload",
 )  # fmt: skip
 
 
@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path, help="AnimateXPipeline folder (default: the demo model)")
     parser.add_argument("--size", default="832x480", help="WIDTHxHEIGHT (default 832x480)")
     parser.add_argument("--frames", type=int, default=81, help="frames, 4k+1 (default 81)")
-    parser.add_argument("--memory", help="one memory mode to plan (default: the common ones)")
+    parser.add_argument("--memory", help="one memory mode to plan, with gguf-q8_0 or gguf-q4_0 for a --gguf "
+                        "transformer of that type (default: the common ones)")  # fmt: skip
     parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
                         help="compute dtype (default bf16; the CPU runs fp32)")  # fmt: skip
     parser.add_argument("--guidance-branches", type=int, default=1,

@@ -56,24 +56,41 @@ _DIT_TOP_MODULES = {
     "img_emb.proj.4": "condition_embedder.image_embedder.norm2",
     "head.head": "proj_out",
 }
-_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$")
+_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$")  # the same pattern in both layouts
+_DIT_BLOCK_ORIGINAL = {ours: original for original, ours in _DIT_BLOCK_MODULES.items()}
+_DIT_TOP_ORIGINAL = {ours: original for original, ours in _DIT_TOP_MODULES.items()}
+
+
+# The modulation tensors, by name in (original, diffusers) layout: the head's, and each block's after "blocks.N.".
+_HEAD_MODULATION = ("head.modulation", "scale_shift_table")
+_BLOCK_MODULATION = ("modulation", "scale_shift_table")
+
+
+def _rename_dit_key(key: str, blocks: Mapping[str, str], top: Mapping[str, str], side: int) -> str | None:
+    """One DiT tensor name through one direction's tables; `side` 0 reads original names, 1 diffusers names."""
+    if key == _HEAD_MODULATION[side]:
+        return _HEAD_MODULATION[1 - side]
+    match = re.fullmatch(rf"blocks\.(\d+)\.{_BLOCK_MODULATION[side]}", key)
+    if match:
+        return f"blocks.{match.group(1)}.{_BLOCK_MODULATION[1 - side]}"
+    match = _BLOCK_KEY.match(key)
+    if match:
+        index, module, leaf = match.groups()
+        return f"blocks.{index}.{blocks[module]}.{leaf}" if module in blocks else None
+    module, _, leaf = key.rpartition(".")
+    if leaf in ("weight", "bias") and module in top:
+        return f"{top[module]}.{leaf}"
+    return None
 
 
 def wan_dit_key(key: str) -> str | None:
     """Diffusers name of one original DiT tensor, or None when the name is not part of the layout."""
-    if key == "head.modulation":
-        return "scale_shift_table"
-    match = re.fullmatch(r"blocks\.(\d+)\.modulation", key)
-    if match:
-        return f"blocks.{match.group(1)}.scale_shift_table"
-    match = _BLOCK_KEY.match(key)
-    if match:
-        index, module, leaf = match.groups()
-        return f"blocks.{index}.{_DIT_BLOCK_MODULES[module]}.{leaf}" if module in _DIT_BLOCK_MODULES else None
-    module, _, leaf = key.rpartition(".")
-    if leaf in ("weight", "bias") and module in _DIT_TOP_MODULES:
-        return f"{_DIT_TOP_MODULES[module]}.{leaf}"
-    return None
+    return _rename_dit_key(key, _DIT_BLOCK_MODULES, _DIT_TOP_MODULES, side=0)
+
+
+def wan_original_dit_key(key: str) -> str | None:
+    """Original name of one diffusers DiT tensor (the inverse of `wan_dit_key`), None outside the layout."""
+    return _rename_dit_key(key, _DIT_BLOCK_ORIGINAL, _DIT_TOP_ORIGINAL, side=1)
 
 
 def wan_dit_plan(source_keys: Iterable[str]) -> ConversionPlan:

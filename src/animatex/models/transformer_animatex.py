@@ -21,7 +21,11 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.models._modeling_parallel import ContextParallelInput
-from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.attention_dispatch import (
+    AttentionBackendName,
+    _AttentionBackendRegistry,
+    dispatch_attention_fn,
+)
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.transformers.transformer_wan import (
     WanAttnProcessor,
@@ -42,6 +46,9 @@ POSE_MODULES = ("pose_guider", "ref_pose_encoder", "pose_indicator")
 # diffusers' Wan attention splits the image tokens from the text by assuming exactly 512 text tokens
 # ("hardcoded for now" in transformer_wan.py), so text embeddings are always padded to this length.
 TEXT_SEQUENCE_LENGTH = 512
+# diffusers' attention backends that take the text-padding mask: PyTorch's SDPA in its forms. The others (flash,
+# sage, xla, ...) refuse a mask; `TextPaddingMaskedAttnProcessor` attends with them per prompt length instead.
+BACKENDS_TAKING_A_MASK = frozenset({"native", "_native_math", "_native_efficient", "_native_cudnn"})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -124,10 +131,35 @@ class TextPaddingMaskedAttnProcessor(WanAttnProcessor):
         return attn.to_out[1](attn.to_out[0](out))
 
     def _attend(self, query, key, value, mask):
-        out = dispatch_attention_fn(
-            query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False, backend=self._attention_backend
-        )
+        backend = self._attention_backend or _AttentionBackendRegistry.get_active_backend()[0]
+        if mask is not None and AttentionBackendName(backend).value not in BACKENDS_TAKING_A_MASK:
+            out = self._attend_per_length(query, key, value, mask[:, 0, 0], backend)
+        else:
+            out = dispatch_attention_fn(
+                query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False, backend=backend
+            )
         return out.flatten(2, 3).type_as(query)
+
+    @staticmethod
+    @torch.compiler.disable  # groups rows by lengths read from the data: run eagerly under torch.compile
+    def _attend_per_length(query, key, value, keep, backend):
+        """Masked attention for a backend that takes no mask (flash, sage, ...): the rows whose prompts keep
+        the same number of tokens attend together, to those tokens only. Exactly the masked result: a masked
+        key gets zero weight, an absent one too."""
+        if bool(keep.all()):
+            return dispatch_attention_fn(query, key, value, backend=backend)
+        counts = keep.sum(dim=1)
+        out = query.new_empty((*query.shape[:-1], value.shape[-1]))
+        for count in counts.unique().tolist():
+            rows = (counts == count).nonzero().flatten()
+            row_keep = keep[rows]
+            out[rows] = dispatch_attention_fn(
+                query[rows],
+                key[rows][row_keep].unflatten(0, (len(rows), count)),
+                value[rows][row_keep].unflatten(0, (len(rows), count)),
+                backend=backend,
+            ).to(out.dtype)
+        return out
 
 
 def text_padding_mask(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
@@ -150,8 +182,13 @@ def trim_text_padding(
     """Drop the text tokens past the batch's longest prompt: keys masked in every row change nothing but the
     cost (the demo model's captions are ~20 of 512 tokens; its text cross-attention was most of a step's
     attention time)."""
-    length = int(text_mask.flatten(1).any(0).nonzero().max()) + 1
+    length = _longest_prompt_length(text_mask)
     return encoder_hidden_states[:, :length], text_mask[..., :length]
+
+
+@torch.compiler.disable  # a length read from the data: torch.compile runs it eagerly instead of breaking its graph
+def _longest_prompt_length(text_mask: torch.Tensor) -> int:
+    return int(text_mask.flatten(1).any(0).nonzero().max()) + 1
 
 
 class ChannelsLastConv3d(nn.Conv3d):
@@ -533,6 +570,19 @@ class AnimateXPoseFeatures(BaseOutput):
     pose_states: torch.Tensor | None = None
     ref_pose_embeds: torch.Tensor | None = None
     pose_indicator_states: torch.Tensor | None = None
+
+    @classmethod
+    def cat(cls, features: list[AnimateXPoseFeatures]) -> AnimateXPoseFeatures:
+        """The features of several calls as one batch, in order. A field one of them lacks (None, e.g. the
+        negative CFG branch's `pose_states`) is zeros in its rows: every feature is added to the DiT's input,
+        so zeros give exactly what the absent condition gives."""
+        batched = {}
+        for name in ("pose_states", "ref_pose_embeds", "pose_indicator_states"):
+            values = [getattr(feature, name) for feature in features]
+            given = next((value for value in values if value is not None), None)
+            if given is not None:
+                batched[name] = torch.cat([given.new_zeros(given.shape) if v is None else v for v in values])
+        return cls(**batched)
 
     def to(self, *args, **kwargs) -> AnimateXPoseFeatures:
         """Every feature moved or cast as by `torch.Tensor.to`: accelerate's `send_to_device` (offloading hooks)

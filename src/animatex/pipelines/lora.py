@@ -7,7 +7,7 @@ diffusers/PEFT keys) and are checked against the transformer, so a LoRA for anot
 instead of loading half-way. The pose modules are not LoRA targets: a LoRA that touches them is refused.
 Then `load_lora_weights` adds it as a peft adapter, `set_adapters` weighs it, and `fuse_lora` +
 `unload_lora_weights` merge it into the weights: the pipeline runs as a plain model afterwards (every memory
-mode and step cache, no per-step LoRA cost).
+mode and step cache, no per-step LoRA cost). A quantised transformer (GGUF) keeps the adapters unmerged.
 """
 
 from __future__ import annotations
@@ -188,5 +188,7 @@ def load_loras(pipe, specs: Sequence[str | LoraSpec]) -> None:
         names.append(f"lora_{index}")
         pipe.load_lora_weights(state, adapter_name=names[-1])
     pipe.set_adapters(names, [spec.scale for spec in specs])
+    if getattr(pipe.transformer, "hf_quantizer", None) is not None:
+        return  # quantised weights (GGUF) cannot take a merge: the adapters run beside them
     pipe.fuse_lora(components=["transformer"], adapter_names=names)
     pipe.unload_lora_weights()

@@ -15,6 +15,8 @@ import torch
 from animatex.models.transformer_animatex import num_latent_frames
 
 COMPONENTS = ("text_encoder", "image_encoder", "transformer", "vae")
+# Plan-only mode names for a GGUF transformer (`animatex animate --gguf FILE` of that type).
+GGUF_PLAN_TYPES = {"gguf-q8_0": "Q8_0", "gguf-q4_0": "Q4_0"}
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 # The VAE decoder upsamples a latent frame into 4 pixel frames with feature maps of `base_dim * dim_mult[0]`
 # channels at full resolution; a conv block keeps about this many such maps alive (input, output, residual,
@@ -29,6 +31,7 @@ class ModelSizes:
 
     params: dict[str, int] = field(default_factory=dict)
     transformer_cast_params: int = 0
+    transformer_gguf_params: int = 0  # the weights `animatex quantize` quantises (`quantisable_keys`)
     largest_block_params: int = 0
     transformer_config: dict = field(default_factory=dict)
     vae_config: dict = field(default_factory=dict)
@@ -44,6 +47,7 @@ def model_sizes(model_dir: str | Path) -> ModelSizes:
     from diffusers import AutoencoderKLWan
     from transformers import AutoConfig, AutoModel, CLIPVisionModelWithProjection
 
+    from animatex.convert.gguf import quantisable_keys
     from animatex.models.transformer_animatex import AnimateXTransformer3DModel
 
     model_dir = Path(model_dir)
@@ -62,6 +66,9 @@ def model_sizes(model_dir: str | Path) -> ModelSizes:
                     p in layer_name for p in skip
                 ):
                     sizes.transformer_cast_params += sum(p.numel() for p in layer.parameters(recurse=False))
+            sizes.transformer_gguf_params = sum(
+                module.get_parameter(k).numel() for k in quantisable_keys(module)
+            )
             sizes.largest_block_params = max(sum(p.numel() for p in b.parameters()) for b in module.blocks)
         elif name == "vae":
             config = AutoencoderKLWan.load_config(folder)
@@ -153,34 +160,50 @@ class Plan:
 
 
 def plan_modes(sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16") -> list[Plan]:
-    """Predicted peak device memory of one pipeline call for each memory mode string."""
-    from animatex.pipelines.memory import parse_memory_mode
+    """Predicted peak device memory of one pipeline call for each memory mode string; "gguf-q8_0" or "gguf-q4_0"
+    in it plans a GGUF transformer of that type (`animatex animate --gguf`)."""
+    from animatex.convert.gguf import BYTES_PER_WEIGHT
+    from animatex.pipelines.memory import MemoryModeError, parse_memory_mode
 
     dtype_bytes = BYTES[dtype]
     weights = {name: count * dtype_bytes for name, count in sizes.params.items()}
     plans = []
     for mode in modes:
-        parts = parse_memory_mode(mode)
+        gguf = [part for part in mode.split("+") if part.strip().lower() in GGUF_PLAN_TYPES]
+        parts = parse_memory_mode("+".join(part for part in mode.split("+") if part not in gguf))
         component_weights = dict(weights)
+        block_bytes = sizes.largest_block_params * dtype_bytes
+        gguf_dequantised = 0
+        if gguf:  # the blocks' linear weights in GGUF bytes; each layer dequantises its weight in its forward
+            if "fp8" in parts:
+                raise MemoryModeError(
+                    "fp8 and a GGUF transformer both store the transformer's weights: plan one"
+                )
+            saved = dtype_bytes - BYTES_PER_WEIGHT[GGUF_PLAN_TYPES[gguf[0].strip().lower()]]
+            component_weights["transformer"] -= int(sizes.transformer_gguf_params * saved)
+            block_bytes -= int(sizes.transformer_gguf_params / sizes.transformer_config["num_layers"] * saved)
+            config = sizes.transformer_config
+            dim = config["num_attention_heads"] * config["attention_head_dim"]
+            gguf_dequantised = max(config["ffn_dim"], dim) * dim * dtype_bytes
         if "fp8" in parts:
             component_weights["transformer"] -= sizes.transformer_cast_params * (dtype_bytes - 1)
         if "text-encoder-cpu" in parts:
             component_weights.pop("text_encoder", None)
         dit = transformer_activation_bytes(sizes.transformer_config, work, dtype_bytes)
         vae = vae_decode_bytes(sizes.vae_config, work, dtype_bytes, "vae-tiling" in parts)
-        dit = max(dit, pose_guider_bytes(sizes.transformer_config, work, dtype_bytes))  # one after the other
+        dit = max(dit + gguf_dequantised, pose_guider_bytes(sizes.transformer_config, work, dtype_bytes))
         if "model-offload" in parts:  # one model on the device at a time
             stages = [(component_weights["transformer"], dit), (component_weights.get("vae", 0), vae)]
             stages += [(component_weights.get(n, 0), 0) for n in ("text_encoder", "image_encoder")]
             weight, activation = max(stages, key=sum)
         elif "sequential-offload" in parts:  # one layer at a time
-            weight = sizes.largest_block_params * dtype_bytes // 8
+            weight = block_bytes // 8
             activation = max(dit, vae)
         elif "group-offload" in parts:  # one block on the device (two while the next is prefetched)
             blocks = sizes.largest_block_params * sizes.transformer_config["num_layers"]
             non_block = sizes.params["transformer"] - blocks
             weight = sum(v for k, v in component_weights.items() if k != "transformer")
-            weight += (non_block + 2 * sizes.largest_block_params) * dtype_bytes
+            weight += non_block * dtype_bytes + 2 * block_bytes
             activation = max(dit, vae)
         else:
             weight, activation = sum(component_weights.values()), max(dit, vae)

@@ -1,18 +1,24 @@
-"""Step caches for `AnimateXPipeline`: diffusers' cache hooks through the transformer's `enable_cache`.
+"""Speed options for `AnimateXPipeline`: step caches, the attention backend and regional compilation.
 
-A cache is named by a spec, `name` or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]"
-(TaylorSeer on every block's attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that
-`calibrate_mag_cache` stored in the model folder), "pab[:range]" (Pyramid Attention Broadcast: each block's
-self-attention output is recomputed every `range` steps, its cross-attention every 2 x `range`),
-"fastercache[:range]" (FasterCache's attention reuse, self-attention every `range` steps) or "none". The IPI
-reaches the blocks as a block argument that a hook added at build time applies (`PoseIndicatorHook`), so a skipped
-block skips its IPI addition too.
+Step caches are diffusers' cache hooks through the transformer's `enable_cache`. A cache is named by a spec, `name`
+or `name:value`: "fbc[:threshold]" (FirstBlockCache), "taylorseer[:interval]" (TaylorSeer on every block's
+attention and FFN outputs), "magcache[:threshold]" (MagCache, with the ratios that `calibrate_mag_cache` stored in
+the model folder), "pab[:range]" (Pyramid Attention Broadcast: each block's self-attention output is recomputed
+every `range` steps, its cross-attention every 2 x `range`), "fastercache[:range]" (FasterCache's attention reuse,
+self-attention every `range` steps) or "none". The IPI reaches the blocks as a block argument that a hook added at
+build time applies (`PoseIndicatorHook`), so a skipped block skips its IPI addition too.
 
 PAB and FasterCache keep one state per attention module for every transformer call (they ignore
-`cache_context`), so they are right only when each step calls the transformer once: no CFG, no text guidance, no
-context windows. `check_one_call_per_step` refuses the other calls. FasterCache's other half, computing the
-unconditional branch from the conditional one, needs both branches batched in one call; the pipeline calls
-them separately, so it runs as for a guidance-distilled model (`is_guidance_distilled=True`).
+`cache_context`), so they are right only when each step calls the transformer once: no guidance, or guidance
+batched into one forward, and no context windows. `check_one_call_per_step` refuses the other calls.
+FasterCache's other half, computing the unconditional branch from the conditional one in frequency space, is not
+used: it expects a batch of [uncond, cond] halves and splits only the inputs it knows by name, while the pipeline
+stacks cond first, may add a third (text-guidance) branch and passes the pose features as one more input; so it
+runs as for a guidance-distilled model (`is_guidance_distilled=True`).
+
+The attention backend is diffusers' (`set_attention_backend`, `diffusers.models.attention_dispatch`), checked
+against this machine before any model loads; `compile_transformer` is diffusers' `compile_repeated_blocks`
+(torch.compile of each transformer block).
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ def enable_step_cache(
 
 def check_one_call_per_step(transformer, branches: int, context_windows: bool) -> None:
     """Refuse PAB or FasterCache on `transformer` when a step would call it more than once: `branches` guidance
-    branches, or every context window."""
+    branches run one forward each, or every context window."""
     config = getattr(transformer, "_cache_config", None)
     name = ONE_CALL_PER_STEP.get(type(config)) if getattr(transformer, "is_cache_enabled", False) else None
     if name is None:
@@ -165,7 +171,8 @@ def check_one_call_per_step(transformer, branches: int, context_windows: bool) -
     why = None
     if branches > 1:
         why = (
-            "guidance (a guidance or text-guidance scale > 1) calls it once per branch; run with --guidance 1"
+            "guidance run per branch (a guidance or text-guidance scale > 1 without batched guidance) calls it "
+            "once per branch; run with --guidance 1 or batched guidance (--batch-guidance)"
         )
     elif context_windows:
         why = "context windows call it once per window; use --window-strategy chain"
@@ -197,7 +204,12 @@ def calibrate_mag_cache(
         return {}
 
     try:
-        pipe(**call_kwargs, num_inference_steps=num_inference_steps, callback_on_step_end=record)
+        # One forward per branch: the ratios are the conditional branch's own (its `cache_context`).
+        pipe(
+            **{**call_kwargs, "batch_guidance": False},
+            num_inference_steps=num_inference_steps,
+            callback_on_step_end=record,
+        )
     finally:
         transformer.disable_cache()
     if len(ratios) != num_inference_steps:
@@ -224,3 +236,80 @@ def synth_case_inputs(case) -> dict:
         "prompt": case.caption,
         "output_type": "np",
     }
+
+
+class SpeedOptionError(AnimatexError):
+    """An attention backend or compilation this machine cannot run."""
+
+
+# diffusers' backends a CPU runs (PyTorch's SDPA, its flash kernel and flex attention); the rest need a CUDA GPU
+# (cudnn, efficient, flash-attn, sage, xformers), an NPU or an XLA device.
+CPU_ATTENTION_BACKENDS = ("native", "_native_flash", "_native_math", "flex")
+
+
+def attention_backends() -> tuple[str, ...]:
+    """Every attention backend name diffusers knows."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return tuple(backend.value for backend in AttentionBackendName)
+
+
+def parse_attention_backend(name: str) -> str:
+    """The backend name, lower-cased, checked against diffusers' list."""
+    name = name.strip().lower()
+    if name not in attention_backends():
+        raise SpeedOptionError(
+            f"unknown attention backend {name!r}; choose one of {', '.join(attention_backends())}"
+        )
+    return name
+
+
+def check_attention_backend(name: str | None, device: str | torch.device = "cpu") -> str | None:
+    """Refuse a backend `device` cannot run, or whose package is missing, before any model loads."""
+    if name is None:
+        return None
+    from diffusers.models.attention_dispatch import (
+        AttentionBackendName,
+        _check_attention_backend_requirements,
+    )
+
+    name = parse_attention_backend(name)
+    if torch.device(device).type == "cpu" and name not in CPU_ATTENTION_BACKENDS:
+        raise SpeedOptionError(
+            f"attention backend {name} does not run on the CPU; there choose one of "
+            f"{', '.join(CPU_ATTENTION_BACKENDS)} (the others need a GPU)"
+        )
+    try:
+        _check_attention_backend_requirements(AttentionBackendName(name))
+    except RuntimeError as error:
+        raise SpeedOptionError(f"attention backend {name}: {error}") from None
+    return name
+
+
+def set_attention_backend(pipe, name: str | None, device: str | torch.device = "cpu") -> None:
+    """Run the transformer's attention on backend `name` (diffusers' `set_attention_backend`); None: as it is."""
+    name = check_attention_backend(name, device)
+    if name is None:
+        return
+    try:
+        pipe.transformer.set_attention_backend(name)
+    except (RuntimeError, ValueError, OSError) as error:  # e.g. a Hub kernel that cannot be downloaded
+        raise SpeedOptionError(f"attention backend {name}: {error}") from None
+
+
+def check_compile(device: str | torch.device = "cpu") -> None:
+    """Refuse `--compile` where torch.compile cannot build kernels: on the CPU it needs a C++ compiler."""
+    import shutil
+
+    if torch.device(device).type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+        raise SpeedOptionError(
+            "--compile on the CPU needs a C++ compiler (g++ or clang++) on PATH, which torch.compile uses to "
+            "build its kernels; install one (e.g. apt-get install g++) or run without --compile"
+        )
+
+
+def compile_transformer(transformer, device: str | torch.device = "cpu") -> None:
+    """torch.compile every block of `transformer` (diffusers' `compile_repeated_blocks` over the class's
+    `_repeated_blocks`, Wan's `WanTransformerBlock`); the first call pays for compiling."""
+    check_compile(device)
+    transformer.compile_repeated_blocks()

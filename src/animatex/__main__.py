@@ -1,0 +1,7 @@
+"""`python -m animatex ...` (and `torchrun -m animatex ...`): the `animatex` command."""
+
+import sys
+
+from animatex.cli import main
+
+sys.exit(main())
