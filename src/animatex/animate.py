@@ -99,7 +99,8 @@ def load_pipeline(
     (`animatex.convert.gguf.load_gguf_transformer`) in place of the folder's transformer weights.
     `attention_backend`: a diffusers attention backend for the transformer (e.g. "_native_flash", "sage");
     `compile`: torch.compile the transformer's blocks (`animatex.pipelines.speed`).
-    `lora`: LoRA files ("FILE" or "FILE:SCALE", `animatex.pipelines.lora`) added to the transformer first."""
+    `lora`: LoRA files ("FILE" or "FILE:SCALE", `animatex.pipelines.lora`) added to the transformer first, after
+    the folder's own `animatex_lora.safetensors` if it has one."""
     if model is None:
         model = default_model_dir()
         if model is None:
@@ -142,9 +143,13 @@ def load_pipeline(
         raise AnimatexError(f"cannot load the pipeline in {model}: {error}") from error
     if not isinstance(pipe, AnimateXPipeline):
         raise AnimatexError(f"{model} holds a {type(pipe).__name__}, not an AnimateXPipeline")
-    if lora:
-        from animatex.pipelines.lora import load_loras
+    from animatex.pipelines.lora import RELEASE_LORA_FILE, LoraSpec, load_loras
 
+    # A folder converted with `--lora adapter` holds the release's LoRA beside the base DiT: without it the model
+    # is plain Wan with pose modules, so it always loads first, at scale 1 (the release's merge).
+    release_lora = model / RELEASE_LORA_FILE
+    lora = [LoraSpec(release_lora), *(lora or [])] if release_lora.is_file() else list(lora or [])
+    if lora:
         load_loras(pipe, lora)
     if memory:
         apply_memory_mode(pipe, memory, device)

@@ -97,3 +97,30 @@ def test_a_conv_that_is_not_4k_plus_1_to_k_plus_1_is_refused():
     }
     with pytest.raises(ValueError, match="81 frames to 20"):
         pose_config_from_checkpoint(shapes)
+
+
+def test_a_folder_converted_with_an_unmerged_lora_loads_it(original_release, tmp_path):
+    """`--lora adapter` keeps the release's LoRA beside the base DiT; `load_pipeline` applies it, so the folder
+    computes what the merged conversion does (without it the model would silently be plain Wan)."""
+    import shutil
+
+    from animatex.animate import load_pipeline
+    from animatex.pipelines.lora import RELEASE_LORA_FILE
+
+    root, dit = original_release
+    torch.save(_official_checkpoint(dit, simple=False), tmp_path / "animate-x++.ckpt")
+    folders = {}
+    for mode in ("merge", "adapter"):
+        options = ConvertOptions(dtype=torch.float32, transformer_overrides=POSE_FIELDS, lora_mode=mode)
+        convert_to_pipeline(root, tmp_path / mode, official_ckpt=tmp_path / "animate-x++.ckpt", options=options)
+        folders[mode] = tmp_path / mode
+    assert (folders["adapter"] / RELEASE_LORA_FILE).is_file() and not (folders["merge"] / RELEASE_LORA_FILE).exists()
+    shutil.copytree(folders["adapter"], tmp_path / "without")
+    (tmp_path / "without" / RELEASE_LORA_FILE).unlink()
+
+    def weights(folder):
+        return load_pipeline(folder).transformer.blocks[1].attn1.to_q.weight.detach()
+
+    merged = weights(folders["merge"])
+    torch.testing.assert_close(weights(folders["adapter"]), merged, rtol=0, atol=1e-5)
+    assert (weights(tmp_path / "without") - merged).abs().max() > 1e-2

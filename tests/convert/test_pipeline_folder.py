@@ -28,6 +28,7 @@ def test_convert_original_release_loads_as_a_pipeline(original_release, tmp_path
     assert pipe.scheduler.config.shift == 5.0
     # The release's clip length and area: long videos run in 81-frame windows, the default size is 480p.
     assert pipe.config.default_window_frames == 81 and pipe.config.default_max_area == 832 * 480
+    assert pipe.config.sigma_schedule == "wan"  # the release's noise levels (DiffSynth's Wan sampler)
     torch.testing.assert_close(pipe.transformer.blocks[1].norm2.weight, dit["blocks.1.norm3.weight"])
     torch.testing.assert_close(
         pipe.transformer.blocks[0].attn2.add_k_proj.weight, dit["blocks.0.cross_attn.k_img.weight"]

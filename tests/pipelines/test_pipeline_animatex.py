@@ -332,6 +332,39 @@ def test_saved_text_guidance_default_applies(make_inputs, tmp_path):
     np.testing.assert_array_equal(own, explicit)
 
 
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # The official release's sampler (DiffSynth's FlowMatchScheduler(shift=5, sigma_min=0, extra_one_step=True)):
+        # sigmas linspace(1, 0, N + 1)[:-1], shifted once: s' = 5 s / (1 + 4 s).
+        ("wan", [1000.0, 937.5, 2500 / 3, 625.0]),
+        # FlowMatchEulerDiscreteScheduler's own spacing, which the demo model was trained for.
+        ("diffusers", [1000.0, 909.7072, 717.3174, 24.4141]),
+    ],
+)
+def test_sigma_schedule_sets_the_steps_the_transformer_sees(make_inputs, tmp_path, schedule, expected):
+    pipe = build_tiny_pipeline(seed=0)
+    pipe.scheduler.register_to_config(shift=5.0)
+    pipe.register_to_config(sigma_schedule=schedule)
+    pipe.save_pretrained(tmp_path)  # the setting lives in model_index.json
+    loaded = AnimateXPipeline.from_pretrained(tmp_path, disable_mmap=True)
+    loaded.set_progress_bar_config(disable=True)
+    seen = []
+
+    def record(pipeline, step, timestep, tensors):
+        seen.append(float(timestep))
+        return {}
+
+    loaded(**make_inputs(5, 16, 16), num_inference_steps=4, guidance_scale=1.0, callback_on_step_end=record)
+    np.testing.assert_allclose(seen, expected, atol=1e-3)
+    assert float(loaded.scheduler.sigmas[-1]) == 0.0  # the last step lands on the clean sample
+
+
+def test_unknown_sigma_schedule_is_refused(pipe):
+    with pytest.raises(ValueError, match="`sigma_schedule` must be one of"):
+        AnimateXPipeline(**pipe.components, sigma_schedule="karras")
+
+
 def test_invalid_sampler_default_is_refused(pipe):
     with pytest.raises(ValueError, match="default_num_inference_steps"):
         AnimateXPipeline(**pipe.components, default_num_inference_steps=0)

@@ -172,7 +172,9 @@ def convert_transformer(
         from safetensors.torch import save_file
 
         lora = lora_adapter_state_dict(pairs, ckpt)
-        save_file({k: v.contiguous() for k, v in lora.items()}, str(out / "animatex_lora.safetensors"))
+        from animatex.pipelines.lora import RELEASE_LORA_FILE
+
+        save_file({k: v.contiguous() for k, v in lora.items()}, str(out / RELEASE_LORA_FILE))
     return config
 
 
@@ -301,6 +303,8 @@ def write_model_index(out: Path) -> None:
         # in 81-frame windows and a call without a size renders the 480p area in the reference's aspect.
         default_window_frames=WAN_NATIVE_FRAMES,
         default_max_area=WAN_NATIVE_AREA,
+        # ... and samples with its noise levels (DiffSynth's FlowMatchScheduler, sigma_min 0, extra_one_step).
+        sigma_schedule="wan",
     )
     pipe.save_config(out)
 

@@ -23,6 +23,8 @@ import torch
 from animatex.errors import AnimatexError
 from animatex.models.transformer_animatex import POSE_MODULES
 
+# The release's own LoRA when `animatex convert --lora adapter` kept it unmerged; `load_pipeline` loads it first.
+RELEASE_LORA_FILE = "animatex_lora.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 # The release's names for the pose modules (`animatex convert` renames them to POSE_MODULES).
 RELEASE_POSE_MODULES = (

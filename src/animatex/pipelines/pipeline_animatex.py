@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import (
@@ -84,6 +85,8 @@ OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 # CLIP tokens). ti2v follows the official release's `is_i2v` switch (`diffsynth/pipelines/wan_video.py`): it
 # zeroes the pose tokens, the ref-pose features, `y` and the CLIP features, but still feeds the IPI (keypoints +
 # driving frames) to both CFG branches.
+# How `set_timesteps` spaces a call's noise levels (see there).
+SIGMA_SCHEDULES = ("diffusers", "wan")
 TASK_CONDITIONS: dict[str, frozenset[str]] = {
     "animate": frozenset({"image_embeds", "y", "pose_video", "ref_pose", "pose_keypoints", "motion_embeds"}),
     "ti2v": frozenset({"pose_keypoints", "motion_embeds"}),
@@ -191,8 +194,11 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         default_max_area: int | None = None,
         default_window_frames: int | None = None,
         default_window_strategy: str = "chain",
+        sigma_schedule: str = "diffusers",
     ):
         super().__init__()
+        if sigma_schedule not in SIGMA_SCHEDULES:
+            raise ValueError(f"`sigma_schedule` must be one of {SIGMA_SCHEDULES}, got {sigma_schedule!r}")
         if not isinstance(default_num_inference_steps, int) or default_num_inference_steps < 1:
             raise ValueError(
                 f"`default_num_inference_steps` must be a positive integer, got {default_num_inference_steps!r}"
@@ -207,6 +213,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             default_max_area=default_max_area,
             default_window_frames=default_window_frames,
             default_window_strategy=default_window_strategy,
+            sigma_schedule=sigma_schedule,
         )
         self.register_modules(
             tokenizer=tokenizer,
@@ -474,6 +481,17 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         if prompt_embeds is not None:
             return prompt_embeds.shape[0]
         return len(prompt) if isinstance(prompt, list) else 1
+
+    def set_timesteps(self, num_inference_steps: int, device: torch.device | str | None = None) -> None:
+        """Set the scheduler's steps in the model's `sigma_schedule`. "wan" is the Wan2.1 / DiffSynth sampler the
+        official release runs (sigmas `linspace(1, 0, N + 1)[:-1]`, shifted once: 4 steps at shift 5 visit
+        1000, 937.5, 833.3, 625); "diffusers" is `FlowMatchEulerDiscreteScheduler`'s own spacing (its sigma range
+        shifted, spaced and shifted again: 1000, 910, 717, 24), kept for models trained on it."""
+        if self.config.sigma_schedule == "wan":
+            sigmas = np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+            self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+        else:
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
 
     def fit_size(self, height: int | None, width: int | None, reference: FramesInfo) -> tuple[int, int]:
         """The output (height, width): as given, else the reference's aspect ratio at the model's
@@ -1083,7 +1101,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         texts: tuple,
     ) -> torch.Tensor:
         """The sampler loop over `latents` with `step_velocity(latents, t)` giving each step's velocity."""
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self.set_timesteps(num_inference_steps, device)
         self._num_timesteps = len(self.scheduler.timesteps)
         for i, t in enumerate(self.scheduler.timesteps):
             if self.interrupt:
@@ -1344,7 +1362,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         )  # fmt: skip
 
         # 7. Prepare timesteps, latents and the condition `y`
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self.set_timesteps(num_inference_steps, device)
         timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(batch_size, height, width, num_frames, device, generator, latents)
         condition = self.prepare_condition(
