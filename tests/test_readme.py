@@ -29,7 +29,12 @@ def _commands() -> list[str]:
     return lines
 
 
-ANIMATEX_COMMANDS = [line for line in _commands() if line.startswith("animatex ")]
+# `animatex ...`, and the animatex part of a launcher's line (`torchrun ... -m animatex animate ...`).
+ANIMATEX_COMMANDS = [
+    line if line.startswith("animatex ") else "animatex " + line.split(" -m animatex ", 1)[1]
+    for line in _commands()
+    if line.startswith("animatex ") or " -m animatex " in line
+]
 
 
 def test_the_readme_shows_commands():
