@@ -105,7 +105,9 @@ def measure(model: Path, size: int, frames: int, mode: str, profile: bool, glibc
         sys.exit(out.stderr[-2000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["new_modules"]:
-        sys.exit(f"the run imported modules after the baseline ({result['new_modules']}): the baseline is wrong")
+        sys.exit(
+            f"the run imported modules after the baseline ({result['new_modules']}): the baseline is wrong"
+        )
     return result
 
 
@@ -132,7 +134,9 @@ def main() -> None:
             size, frames = (int(v) for v in shape.split("x"))
             if name not in folders:
                 folders[name] = small_pipeline_folder(Path(tmp) / name)
-            plan = plan_modes(model_sizes(folders[name]), Workload(size, size, frames), [mode], "fp32", "cpu")[0]
+            plan = plan_modes(
+                model_sizes(folders[name]), Workload(size, size, frames), [mode], "fp32", "cpu"
+            )[0]
             measured = measure(folders[name], size, frames, mode, args.tensors, args.glibc_default)
             measured_bytes = measured["peak"] - measured["baseline"]
             ratio = plan.peak_bytes / measured_bytes

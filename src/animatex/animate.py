@@ -249,19 +249,25 @@ def _time_estimate(
     from animatex.pipelines.windows import chain_windows, context_windows, round_up_frames
 
     count = 1
-    if windows is not None:  # every window is a call of the window's length (the VAE, too, for context windows)
+    # Every window counts as a call of the window's length (the VAE, too, for context windows).
+    if windows is not None:
         stride = pipe.vae_scale_factor_temporal
         if windows.strategy == "chain":
             count = len(chain_windows(frames, windows.frames, windows.overlap))
         else:
             latent = (round_up_frames(frames, stride) - 1) // stride + 1
-            count = len(context_windows(latent, (windows.frames - 1) // stride + 1, windows.overlap // stride))
+            count = len(
+                context_windows(latent, (windows.frames - 1) // stride + 1, windows.overlap // stride)
+            )
         frames = windows.frames
-    seconds = pipeline_call_seconds(pipe, Workload(width, height, frames, guidance_branches=branches), steps, count)
+    seconds = pipeline_call_seconds(
+        pipe, Workload(width, height, frames, guidance_branches=branches), steps, count
+    )
     device = pipe._execution_device.type
     if seconds is None:
         return f"time on {device}: unknown (animatex plan --tflops)"
-    return f"~{seconds:,.0f} s on {device} (estimate)" if seconds >= 10 else f"~{seconds:.2g} s on {device} (estimate)"
+    shown = f"{seconds:,.0f}" if seconds >= 10 else f"{seconds:.2g}"
+    return f"~{shown} s on {device} (estimate)"
 
 
 def animate(

@@ -89,7 +89,9 @@ def test_cpu_plan_adds_its_measured_terms(folder):
 def test_gpu_names_and_time_estimates(folder):
     path, _ = folder
     assert gpu_peak_tflops("NVIDIA H100 80GB HBM3") == 989 and gpu_peak_tflops("NVIDIA H100 PCIe") == 756
-    assert gpu_peak_tflops("NVIDIA A100-SXM4-80GB") == 312 and gpu_peak_tflops("NVIDIA GeForce RTX 4090") == 165
+    assert (
+        gpu_peak_tflops("NVIDIA A100-SXM4-80GB") == 312 and gpu_peak_tflops("NVIDIA GeForce RTX 4090") == 165
+    )
     assert gpu_peak_tflops("NVIDIA A10G") is None and gpu_peak_tflops("NVIDIA L40S") == 362
     assert device_throughput("cuda", "H200").tflops == pytest.approx(989 * ASSUMED_MFU)
     assert device_throughput("cuda", "B200") is None

@@ -29,10 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="transformer calls per step: 1 without CFG, 2 with, 3 with text guidance")  # fmt: skip
     parser.add_argument("--device", default=None,
                         help="device to plan for: cpu or cuda (default: cuda when there is one, else cpu)")  # fmt: skip
-    parser.add_argument("--gpu", help="plan for this GPU by name (e.g. H100, A100, 'RTX 4090') instead of this one")
+    parser.add_argument(
+        "--gpu", help="plan for this GPU by name (e.g. H100, A100, 'RTX 4090') instead of this one"
+    )
     parser.add_argument("--tflops", type=float,
                         help="effective TFLOP/s for the time estimate (for a GPU without a known peak)")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps for the time (default: the model's)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="denoising steps for the time (default: the model's)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -87,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
         )
     runtime = plans[0].runtime_bytes
     if runtime is not None:
-        print(f"peak includes the {device_type} runtime overhead: {runtime / gib:.2f} GiB (measured constant)")
+        print(
+            f"peak includes the {device_type} runtime overhead: {runtime / gib:.2f} GiB (measured constant)"
+        )
     else:
         print(f"peak excludes the {device_type} runtime overhead (context, library workspaces): not measured")
     print(time_line(sizes, work, device, args, Path(model_dir)))
@@ -113,4 +119,3 @@ def time_line(sizes, work, device: str, args: argparse.Namespace, model_dir: Pat
         f"time (estimate, {throughput.tflops:,.3g} TFLOP/s: {throughput.source}): {step:,.2f} s per step, "
         f"{call:,.1f} s per call of {steps} steps with the VAE and pose guider"
     )
-

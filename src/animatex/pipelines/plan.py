@@ -181,7 +181,8 @@ class Plan:
     peak_bytes: int
     weights_bytes: int
     activation_bytes: int
-    runtime_bytes: int | None = None  # RUNTIME_OVERHEAD_BYTES of the device (in peak_bytes); None: not measured
+    # RUNTIME_OVERHEAD_BYTES of the device (included in peak_bytes); None: not measured for it
+    runtime_bytes: int | None = None
 
 
 def plan_modes(
@@ -203,7 +204,8 @@ def plan_modes(
             component_weights.pop("text_encoder", None)
         dit = transformer_activation_bytes(sizes.transformer_config, work, dtype_bytes)
         vae = vae_decode_bytes(sizes.vae_config, work, dtype_bytes, "vae-tiling" in parts, device)
-        dit = max(dit, pose_guider_bytes(sizes.transformer_config, work, dtype_bytes, device))  # one after the other
+        pose_guider = pose_guider_bytes(sizes.transformer_config, work, dtype_bytes, device)
+        dit = max(dit, pose_guider)  # one after the other
         if "model-offload" in parts:  # one model on the device at a time
             stages = [(component_weights["transformer"], dit), (component_weights.get("vae", 0), vae)]
             stages += [(component_weights.get(n, 0), 0) for n in ("text_encoder", "image_encoder")]
@@ -220,7 +222,8 @@ def plan_modes(
         else:
             weight, activation = sum(component_weights.values()), max(dit, vae)
         peak = weight + activation
-        if device == "cpu":  # every model is read in its load dtype before fp8 casting shrinks the transformer
+        # On the CPU every model is read in its load dtype before fp8 casting shrinks the transformer.
+        if device == "cpu":
             peak = max(peak, sum(weights.values()))
         runtime = RUNTIME_OVERHEAD_BYTES.get(device)
         plans.append(Plan(mode, peak + (runtime or 0), weight, activation, runtime))
@@ -296,8 +299,10 @@ def once_per_call_flops(config: dict, vae_config: dict, work: Workload) -> float
         vae.decode(vae.encode(torch.empty(1, 3, frames, side, side)).latent_dist.mode())
         if config.get("use_pose_guider", True):
             dim = config["num_attention_heads"] * config["attention_head_dim"]
-            channels, factor = config.get("pose_guider_channels", 16), config.get("vae_scale_factor_spatial", 8)
-            PoseGuider(dim, channels, tuple(config["patch_size"]), factor)(torch.empty(1, 3, frames, side, side))
+            channels = config.get("pose_guider_channels", 16)
+            factor = config.get("vae_scale_factor_spatial", 8)
+            guider = PoseGuider(dim, channels, tuple(config["patch_size"]), factor)
+            guider(torch.empty(1, 3, frames, side, side))
     scale = work.num_frames * work.height * work.width / (frames * side * side)
     return float(counter.get_total_flops()) * scale
 
@@ -316,4 +321,6 @@ def pipeline_call_seconds(pipe, work: Workload, steps: int, windows: int = 1) ->
     throughput = device_throughput(str(device))
     if throughput is None:
         return None
-    return call_seconds(dict(pipe.transformer.config), dict(pipe.vae.config), work, steps, throughput, windows)
+    return call_seconds(
+        dict(pipe.transformer.config), dict(pipe.vae.config), work, steps, throughput, windows
+    )
