@@ -58,5 +58,7 @@ def test_memory_mode_reaches_the_loaded_pipeline(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(app_module, "launch", lambda app, **kwargs: None)  # no server
     assert run(["ui", "--out", str(tmp_path / "ui"), "--memory", "vae-tiling"]) == 0
     assert built["studio"].pipe.vae.use_tiling and built["studio"].memory == "vae-tiling"
-    info = next(block for block in built["app"].blocks.values() if getattr(block, "elem_id", None) == "model-info")
+    info = next(
+        block for block in built["app"].blocks.values() if getattr(block, "elem_id", None) == "model-info"
+    )
     assert "memory mode `vae-tiling`" in info.value
