@@ -5,13 +5,19 @@ Each row runs in a fresh process. Its baseline is the resident memory after impo
 memory); the pipeline is then loaded with the row's memory mode and called once (2 steps, every pose input,
 one window of exactly the row's size and length), and the peak resident memory (VmHWM) minus the baseline is
 compared with the planner's CPU prediction for the same mode (`plan_modes(..., device="cpu")`: weights,
-loader, activations including the CPU convolution workspace, and the measured CPU runtime overhead). With
+the fp32 load before fp8 casting, activations including the CPU convolution column buffers, and the measured
+CPU runtime overhead). The children run with a fixed glibc mmap threshold (FIXED_MMAP_THRESHOLD; --glibc-default
+measures without it). With
 --tensors the same call is also profiled (`torch.profiler`, profile_memory) for the peak of live tensors
 allocated during the call, which the planner's activation term predicts without the runtime overhead.
 
 Exits with status 1 if a row's predicted/measured ratio is outside 1 +- 20 %.
 
+With --time it instead compares the CPU time estimate (FLOPs over a measured matmul throughput) with measured
+demo-model calls.
+
 Run: .venv/bin/python benchmarks/bench_plan.py [--rows demo:64x17:none small:128x17:fp8 ...] [--tensors]
+     .venv/bin/python benchmarks/bench_plan.py --time [64x17 256x33 384x33]
 """
 
 from __future__ import annotations
@@ -111,12 +117,46 @@ def measure(model: Path, size: int, frames: int, mode: str, profile: bool, glibc
     return result
 
 
+def time_rows(shapes: list[str]) -> None:
+    """The CPU time estimate of `animatex plan` / the plan line against measured demo-model calls (2 steps)."""
+    import time
+
+    import torch
+
+    from animatex.animate import load_pipeline
+    from animatex.data.world import make_case
+    from animatex.pipelines.plan import Workload, device_throughput, pipeline_call_seconds
+    from animatex.pipelines.speed import synth_case_inputs
+    from animatex.pipelines.windows import WindowSettings
+
+    pipe = load_pipeline(None)
+    pipe.set_progress_bar_config(disable=True)
+    print(f"demo model on CPU ({torch.get_num_threads()} threads), one call of 2 steps, after a warm-up call")
+    print(f"throughput: {device_throughput('cpu').tflops * 1e3:.1f} GFLOP/s (fp32 matmul probe)")
+    print(f"{'size':>9s} {'estimated s':>11s} {'measured s':>10s} {'measured/estimated':>18s}")
+    for shape in shapes:
+        size, frames = (int(v) for v in shape.split("x"))
+        inputs = synth_case_inputs(make_case(0, "human", "test", 0, size, frames))
+        inputs.update(height=size, width=size, num_frames=frames, windows=WindowSettings("none"))
+        for _ in ("warm-up", "measured"):
+            start = time.perf_counter()
+            pipe(**inputs, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+        measured = time.perf_counter() - start
+        estimated = pipeline_call_seconds(pipe, Workload(size, size, frames), 2)
+        print(f"{size:4d}x{frames:<4d} {estimated:11.2f} {measured:10.2f} {measured / estimated:18.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=list(DEFAULT_ROWS), help="MODEL:SIZExFRAMES:MODE")
     parser.add_argument("--tensors", action="store_true", help="also profile the peak of live tensors")
     parser.add_argument("--glibc-default", action="store_true", help="keep glibc's dynamic mmap threshold")
+    parser.add_argument("--time", nargs="*", metavar="SIZExFRAMES",
+                        help="instead: the CPU time estimate against measured demo calls (default 64x17 256x33 384x33)")  # fmt: skip
     args = parser.parse_args()
+    if args.time is not None:
+        time_rows(args.time or ["64x17", "256x33", "384x33"])
+        return
 
     from animatex.animate import default_model_dir
     from animatex.pipelines.plan import Workload, model_sizes, plan_modes
