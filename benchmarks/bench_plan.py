@@ -5,7 +5,7 @@ Each row runs in a fresh process. Its baseline is the resident memory after impo
 memory); the pipeline is then loaded with the row's memory mode and called once (2 steps, every pose input,
 one window of exactly the row's size and length), and the peak resident memory (VmHWM) minus the baseline is
 compared with the planner's CPU prediction for the same mode (`plan_modes(..., device="cpu")`: weights,
-the fp32 load before fp8 casting, activations including the CPU convolution column buffers, and the measured
+the weights file pages that stay resident under fp8, activations including the CPU convolution column buffers, and the measured
 CPU runtime overhead). The children run with a fixed glibc mmap threshold (FIXED_MMAP_THRESHOLD; --glibc-default
 measures without it). With
 --tensors the same call is also profiled (`torch.profiler`, profile_memory) for the peak of live tensors
@@ -40,7 +40,7 @@ TOLERANCE = 0.20
 FIXED_MMAP_THRESHOLD = 128 * 1024
 DEFAULT_ROWS = (
     "demo:64x17:none", "demo:256x33:none", "demo:384x33:none", "demo:384x33:vae-tiling", "demo:256x33:fp8",
-    "small:128x17:none", "small:256x33:none", "small:256x33:fp8+vae-tiling",
+    "small:128x17:none", "small:256x33:none", "small:128x17:fp8", "small:256x33:fp8+vae-tiling",
 )  # fmt: skip
 
 CHILD = r"""

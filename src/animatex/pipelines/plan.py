@@ -189,7 +189,7 @@ def plan_modes(
     sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16", device: str = "cuda"
 ) -> list[Plan]:
     """Predicted peak device memory of one pipeline call for each memory mode string, on `device` ("cpu" adds
-    the native conv buffers, the load in full precision before fp8 casting and the measured runtime overhead)."""
+    the native conv buffers, the resident fp32 file pages under fp8 and the measured runtime overhead)."""
     from animatex.pipelines.memory import parse_memory_mode
 
     dtype_bytes = BYTES[dtype]
@@ -198,7 +198,11 @@ def plan_modes(
     for mode in modes:
         parts = parse_memory_mode(mode)
         component_weights = dict(weights)
-        if "fp8" in parts:
+        if "fp8" in parts and device == "cpu":
+            # The loader maps the weights file and casting reads all of it; its pages stay resident while the
+            # mapping lives (the uncast norms and pose modules keep it), so the 1-byte copies come on top.
+            component_weights["transformer"] += sizes.transformer_cast_params
+        elif "fp8" in parts:
             component_weights["transformer"] -= sizes.transformer_cast_params * (dtype_bytes - 1)
         if "text-encoder-cpu" in parts:
             component_weights.pop("text_encoder", None)
@@ -221,12 +225,8 @@ def plan_modes(
             activation = max(dit, vae)
         else:
             weight, activation = sum(component_weights.values()), max(dit, vae)
-        peak = weight + activation
-        # On the CPU every model is read in its load dtype before fp8 casting shrinks the transformer.
-        if device == "cpu":
-            peak = max(peak, sum(weights.values()))
         runtime = RUNTIME_OVERHEAD_BYTES.get(device)
-        plans.append(Plan(mode, peak + (runtime or 0), weight, activation, runtime))
+        plans.append(Plan(mode, weight + activation + (runtime or 0), weight, activation, runtime))
     return plans
 
 
