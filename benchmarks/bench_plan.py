@@ -132,7 +132,8 @@ def time_rows(shapes: list[str]) -> None:
     pipe = load_pipeline(None)
     pipe.set_progress_bar_config(disable=True)
     print(f"demo model on CPU ({torch.get_num_threads()} threads), one call of 2 steps, after a warm-up call")
-    print(f"throughput: {device_throughput('cpu').tflops * 1e3:.1f} GFLOP/s (fp32 matmul probe)")
+    throughput = device_throughput("cpu")
+    print(f"throughput: {throughput.tflops * 1e3:.1f} GFLOP/s ({throughput.source})")
     print(f"{'size':>9s} {'estimated s':>11s} {'measured s':>10s} {'measured/estimated':>18s}")
     for shape in shapes:
         size, frames = (int(v) for v in shape.split("x"))

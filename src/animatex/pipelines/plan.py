@@ -238,6 +238,9 @@ GPU_BF16_TFLOPS: dict[str, float] = {
     "L4": 121.0, "A10": 125.0,
 }  # fmt: skip
 ASSUMED_MFU = 0.4  # the fraction of that peak the DiT is assumed to reach: an assumption, not measured here
+# The fraction of the CPU matmul probe's rate a demo-model call reached at 256 and 384 px (1/4.2 and 1/3.6,
+# benchmarks/bench_plan.py --time, docs/benchmarks.md).
+CPU_EFFICIENCY = 0.25
 
 
 @dataclass
@@ -270,11 +273,13 @@ def cpu_matmul_tflops(seconds: float = 0.2, n: int = 512) -> float:
 @functools.lru_cache(maxsize=8)
 def device_throughput(device: str, gpu: str | None = None, tflops: float | None = None) -> Throughput | None:
     """Effective TFLOP/s on `device`: `tflops` as given, a known GPU's bf16 peak x ASSUMED_MFU, or (CPU) a
-    measured matmul probe; None for a GPU not in GPU_BF16_TFLOPS (the caller asks for --tflops)."""
+    measured matmul probe x CPU_EFFICIENCY; None for a GPU not in GPU_BF16_TFLOPS (the caller asks for --tflops)."""
     if tflops is not None:
         return Throughput(tflops, "as given")
     if torch.device(device).type == "cpu" and gpu is None:
-        return Throughput(cpu_matmul_tflops(), "measured fp32 matmul probe")
+        probe = cpu_matmul_tflops()
+        source = f"measured fp32 matmul probe {probe * 1e3:.0f} GFLOP/s x CPU efficiency {CPU_EFFICIENCY:g}"
+        return Throughput(probe * CPU_EFFICIENCY, source)
     if gpu is None and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(torch.device(device))
     peak = gpu_peak_tflops(gpu or "")
