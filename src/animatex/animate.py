@@ -274,7 +274,38 @@ def plan_line(
     indicator = getattr(pipe.transformer, "pose_indicator", None)
     if indicator is not None and driving is not None:
         parts.append(f"IPI: {indicator.temporal_compression(settings.frames if windowed else frames)}")
+    parts.append(_time_estimate(pipe, width, height, frames, steps, branches, settings if windowed else None))
     return "plan: " + ", ".join(parts)
+
+
+def _time_estimate(
+    pipe: AnimateXPipeline, width: int, height: int, frames: int, steps: int, branches: int,
+    windows: WindowSettings | None,
+) -> str:  # fmt: skip
+    """'~12 s on cpu (estimate)' from the FLOPs and the device's throughput (`animatex.pipelines.plan`)."""
+    from animatex.pipelines.plan import Workload, pipeline_call_seconds
+    from animatex.pipelines.windows import chain_windows, context_windows, round_up_frames
+
+    count = 1
+    # Every window counts as a call of the window's length (the VAE, too, for context windows).
+    if windows is not None:
+        stride = pipe.vae_scale_factor_temporal
+        if windows.strategy == "chain":
+            count = len(chain_windows(frames, windows.frames, windows.overlap))
+        else:
+            latent = (round_up_frames(frames, stride) - 1) // stride + 1
+            count = len(
+                context_windows(latent, (windows.frames - 1) // stride + 1, windows.overlap // stride)
+            )
+        frames = windows.frames
+    seconds = pipeline_call_seconds(
+        pipe, Workload(width, height, frames, guidance_branches=branches), steps, count
+    )
+    device = pipe._execution_device.type
+    if seconds is None:
+        return f"time on {device}: unknown (animatex plan --tflops)"
+    shown = f"{seconds:,.0f}" if seconds >= 10 else f"{seconds:.2g}"
+    return f"~{shown} s on {device} (estimate)"
 
 
 def animate(

@@ -34,6 +34,8 @@ def test_animate_driving_video_end_to_end(synth_cases, tiny_model_dir, tmp_path,
     # The plan comes before the work: size, length, steps, guidance branches and the IPI's compression.
     plan = f"plan: {SIZE}x{SIZE} (as asked), 9 frames at 16 fps (0.6 s), 1 steps x 2 guidance branches, IPI: the any-length"
     assert plan in captured.out and captured.out.index(plan) < captured.out.index(f"{out}: 9 frames")
+    plan_line = next(line for line in captured.out.splitlines() if line.startswith("plan: "))
+    assert plan_line.endswith(" s on cpu (estimate)") and ", ~" in plan_line  # the time from FLOPs
     panels, grid_fps = read_video(grid)
     bar = panels.shape[1] - SIZE
     assert (

@@ -30,5 +30,6 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     from animatex.ui.serve import running_app
 
     out = tmp_path_factory.mktemp("ui-out")
-    with running_app(out) as url:
+    # A memory mode that changes nothing at 64 px, so that the client tests can see it reach the run.
+    with running_app(out, "--memory", "vae-tiling") as url:
         yield url

@@ -25,6 +25,8 @@ def run(argv: list[str]) -> int:
             ["--max-upload-mb", "-1"],
             "animatex ui: error: argument --max-upload-mb: must be a positive number",
         ),
+        (["--memory", "fp9"], "animatex ui: error: unknown memory mode 'fp9'"),
+        (["--memory", "model-offload"], "animatex ui: error: --memory model-offload moves models between"),
     ],
 )
 def test_bad_options_are_one_line(options: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
@@ -38,3 +40,25 @@ def test_out_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     afile.write_text("x")
     assert run(["ui", "--out", str(afile)]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_memory_mode_reaches_the_loaded_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--memory vae-tiling` loads the pipeline with VAE tiling on, and the page says which mode is active."""
+    pytest.importorskip("gradio", reason="the web app needs gradio (make install installs the ui extra)")
+    import animatex.ui.app as app_module
+
+    built = {}
+    original = app_module.build_app
+
+    def build_app(studio, examples, *, model_label):
+        built["studio"], built["app"] = studio, original(studio, examples, model_label=model_label)
+        return built["app"]
+
+    monkeypatch.setattr(app_module, "build_app", build_app)
+    monkeypatch.setattr(app_module, "launch", lambda app, **kwargs: None)  # no server
+    assert run(["ui", "--out", str(tmp_path / "ui"), "--memory", "vae-tiling"]) == 0
+    assert built["studio"].pipe.vae.use_tiling and built["studio"].memory == "vae-tiling"
+    info = next(
+        block for block in built["app"].blocks.values() if getattr(block, "elem_id", None) == "model-info"
+    )
+    assert "memory mode `vae-tiling`" in info.value

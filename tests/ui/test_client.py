@@ -43,6 +43,7 @@ def test_animate_endpoint_returns_a_video_with_the_frames(
     assert "a cat dances, heavy snow falls quickly in the background." in notes
     settings = json.loads(Path(next(f for f in downloads if f.endswith("settings.json"))).read_text())
     assert settings["window_strategy"] == "chain" and settings["cache"] == "fbc"
+    assert settings["memory"] == "vae-tiling"  # `animatex ui --memory` (tests/ui/conftest.py)
 
 
 def test_bad_upload_is_one_readable_line(app_url: str, case: Path, case_frames: int, tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs") / "ui",
                         help="folder for uploads, previews, examples and results (default outputs/ui)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--memory", default="none",
+                        help="memory mode the model is loaded with, as `animatex animate --memory` (e.g. "
+                        "fp8+group-offload+vae-tiling; `animatex plan` predicts each one's peak); default none")  # fmt: skip
     parser.add_argument(
         "--max-upload-mb", type=positive_float, default=100.0, help="largest upload in MB (default 100)"
     )
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from animatex.animate import default_model_dir, load_pipeline
 
     # The model first: a bad --model is refused before anything is written under --out.
-    pipe = load_pipeline(args.model, args.device)
+    pipe = load_pipeline(args.model, args.device, args.memory)
 
     from animatex.ui import configure_environment
 
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     model_label = str(args.model or default_model_dir())
     studio = Studio(
         pipe, args.out, limits=UploadLimits(max_file_mb=args.max_upload_mb), backend=args.backend,
-        dwpose_dir=args.dwpose_dir,
+        dwpose_dir=args.dwpose_dir, memory=args.memory,
     )  # fmt: skip
     examples = ensure_examples(args.out)
     app = build_app(studio, examples, model_label=model_label)

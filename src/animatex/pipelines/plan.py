@@ -7,6 +7,8 @@ maps. The figures are estimates: docs/benchmarks.md compares them with measured 
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 # the causal cache of the previous frames and the padded copy a 3x3x3 conv reads).
 VAE_LIVE_MAPS = 6
 VAE_TILE = 256  # diffusers' AutoencoderKLWan tile_sample_min_height/width
+NATIVE_CONV3D_MAX_NCTH = 20480  # see native_conv3d_columns
 
 
 @dataclass
@@ -134,21 +137,49 @@ def transformer_activation_bytes(config: dict, work: Workload, dtype_bytes: int)
     return (persistent + max(ffn, attention) + norm_fp32) * dtype_bytes + rope
 
 
-def vae_decode_bytes(vae_config: dict, work: Workload, dtype_bytes: int, tiled: bool) -> int:
+def vae_decode_bytes(
+    vae_config: dict, work: Workload, dtype_bytes: int, tiled: bool, device: str = "cuda"
+) -> int:
     channels = vae_config.get("decoder_base_dim") or vae_config.get("base_dim", 96)
     height, width = (
         (min(work.height, VAE_TILE), min(work.width, VAE_TILE)) if tiled else (work.height, work.width)
     )
-    return VAE_LIVE_MAPS * channels * 4 * height * width * dtype_bytes
+    # Its full-resolution convs read 4 new frames and 2 cached ones, padded by one pixel.
+    columns = native_conv3d_columns(channels, 6, height + 2, 4 * height * width, dtype_bytes, device)
+    return VAE_LIVE_MAPS * channels * 4 * height * width * dtype_bytes + columns
 
 
-def pose_guider_bytes(config: dict, work: Workload, dtype_bytes: int) -> int:
+def pose_guider_bytes(config: dict, work: Workload, dtype_bytes: int, device: str = "cuda") -> int:
     """The pose guider's full-resolution start: the padded pose video and its channels-last copy, then a conv
     output and its activation of `pose_guider_channels` each, over 4k+4 frames (it runs once per call)."""
     if not config.get("use_pose_guider", True):
         return 0
     channels = config.get("pose_guider_channels", 16)
-    return (2 * 3 + 2 * channels) * (work.num_frames + 3) * work.height * work.width * dtype_bytes
+    frames, voxels = work.num_frames + 3, (work.num_frames + 3) * work.height * work.width
+    columns = max(
+        native_conv3d_columns(c, frames, work.height, voxels, dtype_bytes, device) for c in (3, channels)
+    )
+    return (2 * 3 + 2 * channels) * voxels * dtype_bytes + columns
+
+
+def native_conv3d_columns(
+    channels: int, frames: int, height: int, out_voxels: int, dtype_bytes: int, device: str
+) -> int:
+    """The column buffer of PyTorch's native CPU conv3d (slow_conv3d: the input unfolded for all 27 kernel taps).
+
+    A float32 batch-1 3x3x3 conv takes it instead of oneDNN when its input's N*C*T*H is at most 20480
+    (ATen's `use_mkldnn` heuristic, checked in tests/pipelines/test_plan.py); on a GPU there is no such buffer.
+    """
+    if device != "cpu" or dtype_bytes != 4 or channels * frames * height > NATIVE_CONV3D_MAX_NCTH:
+        return 0
+    return channels * 27 * out_voxels * dtype_bytes
+
+
+# What a process adds on top of its tensors, measured (benchmarks/bench_plan.py, docs/benchmarks.md): on the CPU the
+# loader's leftovers, kernel-library pages first touched by the call and allocator slack, fitted on the demo model
+# at 64x64 and checked on the other rows. Not measured for CUDA (no GPU here): its context and cuBLAS/cuDNN
+# workspaces come on top of the prediction there.
+RUNTIME_OVERHEAD_BYTES: dict[str, int] = {"cpu": 45 * 1024**2}
 
 
 @dataclass
@@ -157,11 +188,16 @@ class Plan:
     peak_bytes: int
     weights_bytes: int
     activation_bytes: int
+    # RUNTIME_OVERHEAD_BYTES of the device (included in peak_bytes); None: not measured for it
+    runtime_bytes: int | None = None
 
 
-def plan_modes(sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16") -> list[Plan]:
-    """Predicted peak device memory of one pipeline call for each memory mode string; "gguf-q8_0" or "gguf-q4_0"
-    in it plans a GGUF transformer of that type (`animatex animate --gguf`)."""
+def plan_modes(
+    sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16", device: str = "cuda"
+) -> list[Plan]:
+    """Predicted peak device memory of one pipeline call for each memory mode string, on `device` ("cpu" adds
+    the native conv buffers, the resident fp32 file pages under fp8 and the measured runtime overhead);
+    "gguf-q8_0" or "gguf-q4_0" in a mode plans a GGUF transformer of that type (`animatex animate --gguf`)."""
     from animatex.convert.gguf import BYTES_PER_WEIGHT
     from animatex.pipelines.memory import MemoryModeError, parse_memory_mode
 
@@ -185,13 +221,18 @@ def plan_modes(sizes: ModelSizes, work: Workload, modes: list[str], dtype: str =
             config = sizes.transformer_config
             dim = config["num_attention_heads"] * config["attention_head_dim"]
             gguf_dequantised = max(config["ffn_dim"], dim) * dim * dtype_bytes
-        if "fp8" in parts:
+        if "fp8" in parts and device == "cpu":
+            # The loader maps the weights file and casting reads all of it; its pages stay resident while the
+            # mapping lives (the uncast norms and pose modules keep it), so the 1-byte copies come on top.
+            component_weights["transformer"] += sizes.transformer_cast_params
+        elif "fp8" in parts:
             component_weights["transformer"] -= sizes.transformer_cast_params * (dtype_bytes - 1)
         if "text-encoder-cpu" in parts:
             component_weights.pop("text_encoder", None)
         dit = transformer_activation_bytes(sizes.transformer_config, work, dtype_bytes)
-        vae = vae_decode_bytes(sizes.vae_config, work, dtype_bytes, "vae-tiling" in parts)
-        dit = max(dit + gguf_dequantised, pose_guider_bytes(sizes.transformer_config, work, dtype_bytes))
+        vae = vae_decode_bytes(sizes.vae_config, work, dtype_bytes, "vae-tiling" in parts, device)
+        pose_guider = pose_guider_bytes(sizes.transformer_config, work, dtype_bytes, device)
+        dit = max(dit + gguf_dequantised, pose_guider)  # one after the other
         if "model-offload" in parts:  # one model on the device at a time
             stages = [(component_weights["transformer"], dit), (component_weights.get("vae", 0), vae)]
             stages += [(component_weights.get(n, 0), 0) for n in ("text_encoder", "image_encoder")]
@@ -207,5 +248,107 @@ def plan_modes(sizes: ModelSizes, work: Workload, modes: list[str], dtype: str =
             activation = max(dit, vae)
         else:
             weight, activation = sum(component_weights.values()), max(dit, vae)
-        plans.append(Plan(mode, weight + activation, weight, activation))
+        runtime = RUNTIME_OVERHEAD_BYTES.get(device)
+        plans.append(Plan(mode, weight + activation + (runtime or 0), weight, activation, runtime))
     return plans
+
+
+# ---- time -----------------------------------------------------------------------------------------------------
+# Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s from NVIDIA's data sheets, matched against
+# `torch.cuda.get_device_name()`, longest name first (so "H100 PCIe" before "H100", "A100" before "A10").
+GPU_BF16_TFLOPS: dict[str, float] = {
+    "H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0,
+    "L4": 121.0, "A10": 125.0,
+}  # fmt: skip
+ASSUMED_MFU = 0.4  # the fraction of that peak the DiT is assumed to reach: an assumption, not measured here
+# The fraction of the CPU matmul probe's rate a demo-model call reached at 256 and 384 px (1/4.2 and 1/3.6,
+# benchmarks/bench_plan.py --time, docs/benchmarks.md).
+CPU_EFFICIENCY = 0.25
+
+
+@dataclass
+class Throughput:
+    tflops: float  # effective TFLOP/s the estimate divides by
+    source: str  # how it was obtained, printed beside the estimate
+
+
+def gpu_peak_tflops(name: str) -> float | None:
+    """The dense bf16 peak of a GPU named like `torch.cuda.get_device_name()` ("NVIDIA H100 80GB HBM3"), if known."""
+    for key in sorted(GPU_BF16_TFLOPS, key=len, reverse=True):  # a whole word: "A10" is not "A10G"
+        if re.search(rf"(?<![a-z0-9]){re.escape(key.lower())}(?![a-z0-9])", name.lower()):
+            return GPU_BF16_TFLOPS[key]
+    return None
+
+
+def cpu_matmul_tflops(seconds: float = 0.2, n: int = 512) -> float:
+    """Measured float32 matmul TFLOP/s of this CPU with torch's current thread count (a ~`seconds` probe)."""
+    import time
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / elapsed / 1e12
+
+
+@functools.lru_cache(maxsize=8)
+def device_throughput(device: str, gpu: str | None = None, tflops: float | None = None) -> Throughput | None:
+    """Effective TFLOP/s on `device`: `tflops` as given, a known GPU's bf16 peak x ASSUMED_MFU, or (CPU) a
+    measured matmul probe x CPU_EFFICIENCY; None for a GPU not in GPU_BF16_TFLOPS (the caller asks for --tflops)."""
+    if tflops is not None:
+        return Throughput(tflops, "as given")
+    if torch.device(device).type == "cpu" and gpu is None:
+        probe = cpu_matmul_tflops()
+        source = f"measured fp32 matmul probe {probe * 1e3:.0f} GFLOP/s x CPU efficiency {CPU_EFFICIENCY:g}"
+        return Throughput(probe * CPU_EFFICIENCY, source)
+    if gpu is None and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(torch.device(device))
+    peak = gpu_peak_tflops(gpu or "")
+    if peak is None:
+        return None
+    return Throughput(peak * ASSUMED_MFU, f"{gpu}: {peak:g} TFLOP/s bf16 peak x assumed MFU {ASSUMED_MFU:g}")
+
+
+def once_per_call_flops(config: dict, vae_config: dict, work: Workload) -> float:
+    """FLOPs of what runs once per call: the VAE encoding the condition video and decoding the result, and the
+    pose guider. Counted by running them on the meta device (`torch.utils.flop_counter`, nothing computed) on a
+    5-frame 64x64 clip and scaled by the number of pixels: all three are convolutions (the VAE's one attention
+    per frame at 1/8 resolution is negligible)."""
+    from diffusers import AutoencoderKLWan
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from animatex.models.transformer_animatex import PoseGuider
+
+    frames, side = 5, 64
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        vae = AutoencoderKLWan.from_config(vae_config)
+        vae.decode(vae.encode(torch.empty(1, 3, frames, side, side)).latent_dist.mode())
+        if config.get("use_pose_guider", True):
+            dim = config["num_attention_heads"] * config["attention_head_dim"]
+            channels = config.get("pose_guider_channels", 16)
+            factor = config.get("vae_scale_factor_spatial", 8)
+            guider = PoseGuider(dim, channels, tuple(config["patch_size"]), factor)
+            guider(torch.empty(1, 3, frames, side, side))
+    scale = work.num_frames * work.height * work.width / (frames * side * side)
+    return float(counter.get_total_flops()) * scale
+
+
+def call_seconds(
+    config: dict, vae_config: dict, work: Workload, steps: int, throughput: Throughput, windows: int = 1
+) -> float:
+    """Estimated seconds of a call: `windows` runs of `steps` transformer steps and the once-per-call parts."""
+    flops = steps * transformer_flops(config, work) + once_per_call_flops(config, vae_config, work)
+    return windows * flops / (throughput.tflops * 1e12)
+
+
+def pipeline_call_seconds(pipe, work: Workload, steps: int, windows: int = 1) -> float | None:
+    """`call_seconds` of a loaded pipeline on its execution device; None where no throughput is known."""
+    device = pipe._execution_device
+    throughput = device_throughput(str(device))
+    if throughput is None:
+        return None
+    return call_seconds(
+        dict(pipe.transformer.config), dict(pipe.vae.config), work, steps, throughput, windows
+    )

@@ -103,7 +103,8 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(INTRO)
         gr.Markdown(
-            f"Model: `{model_label}` on `{studio.pipe.device}` · uploads up to {limits.max_file_mb:g} MB, "
+            f"Model: `{model_label}` on `{studio.pipe.device}`, memory mode `{studio.memory}` (set when the app "
+            f"starts: `animatex ui --memory`) · uploads up to {limits.max_file_mb:g} MB, "
             f"{limits.max_frames} frames · outputs in `{_shown(studio.out_dir)}`",
             elem_id="model-info",
         )

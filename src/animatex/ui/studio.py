@@ -211,8 +211,10 @@ class Studio:
         backend: str = "mediapipe",
         dwpose_dir: str | Path | None = None,
         cache_size: int = 8,
+        memory: str = "none",
     ) -> None:
         self.pipe = pipe
+        self.memory = memory  # the memory mode `pipe` was loaded with (`animatex.animate.load_pipeline`)
         self.out_dir = Path(out_dir).resolve()
         self.limits = limits or UploadLimits()
         self.backend = backend
@@ -460,6 +462,7 @@ class Studio:
             "seed": int(seed),
             "window_strategy": window_strategy or "the model's",
             "cache": cache,
+            "memory": self.memory,
             "notes": notes,
         }
         settings_path = write_text(folder / "settings.json", json.dumps(settings, indent=2) + "\n")
