@@ -60,6 +60,16 @@ def test_cli_prints_every_mode(folder, capsys):
     assert "4k+1" in capsys.readouterr().err
 
 
+def test_cli_plans_one_gguf_mode_in_the_cpus_dtype(folder, capsys):
+    path, _ = folder
+    args = ["plan", "--model", str(path), "--size", "64x64", "--frames", "17", "--device", "cpu"]
+    assert main([*args, "--memory", "gguf-q4_0+group-offload"]) == 0
+    out = capsys.readouterr().out
+    assert "fp32 on cpu" in out and "gguf-q4_0+group-offload" in out
+    assert main([*args, "--memory", "gguf-q4_0+gguf-q8_0"]) == 2
+    assert "plan one GGUF type" in capsys.readouterr().err
+
+
 def test_native_conv3d_columns_follow_torch_choice():
     """The CPU column buffer is predicted exactly where torch runs its native conv3d (slow_conv3d), not oneDNN."""
     from torch.profiler import profile

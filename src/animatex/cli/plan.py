@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=81, help="frames, 4k+1 (default 81)")
     parser.add_argument("--memory", help="one memory mode to plan, with gguf-q8_0 or gguf-q4_0 for a --gguf "
                         "transformer of that type (default: the common ones)")  # fmt: skip
-    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
-                        help="compute dtype (default bf16; the CPU runs fp32)")  # fmt: skip
+    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"),
+                        help="compute dtype (default: fp32 on the CPU, which is what it runs, else bf16)")  # fmt: skip
     parser.add_argument("--guidance-branches", type=int, default=1,
                         help="transformer calls per step: 1 without CFG, 2 with, 3 with text guidance")  # fmt: skip
     parser.add_argument("--device", default=None,
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from animatex.pipelines.plan import (
         Workload,
         model_sizes,
+        parse_plan_mode,
         plan_modes,
         transformer_flops,
         transformer_tokens,
@@ -68,9 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as error:
         raise AnimatexError(f"--device {device!r} is not a torch device ({error}); use cpu or cuda") from None
     if args.memory:
-        from animatex.pipelines.memory import parse_memory_mode
-
-        parse_memory_mode(args.memory)
+        parse_plan_mode(args.memory)
+    args.dtype = args.dtype or ("fp32" if device_type == "cpu" else "bf16")
     work = Workload(width, height, args.frames, guidance_branches=args.guidance_branches)
     sizes = model_sizes(model_dir)
     modes = [args.memory] if args.memory else list(DEFAULT_MODES)

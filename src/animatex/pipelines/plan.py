@@ -192,6 +192,18 @@ class Plan:
     runtime_bytes: int | None = None
 
 
+def parse_plan_mode(mode: str) -> tuple[str | None, list[str]]:
+    """ "gguf-q4_0+group-offload" -> ("gguf-q4_0", ["group-offload"]): a plan mode is a memory mode that may name
+    one GGUF type for the transformer (checked, with `parse_memory_mode`'s messages)."""
+    from animatex.pipelines.memory import MemoryModeError, parse_memory_mode
+
+    names = [part.strip().lower() for part in mode.split("+")]
+    gguf = [name for name in names if name in GGUF_PLAN_TYPES]
+    if len(gguf) > 1:
+        raise MemoryModeError(f"plan one GGUF type, not {' and '.join(gguf)}")
+    return (gguf[0] if gguf else None), parse_memory_mode("+".join(n for n in names if n not in GGUF_PLAN_TYPES))
+
+
 def plan_modes(
     sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16", device: str = "cuda"
 ) -> list[Plan]:
@@ -199,14 +211,13 @@ def plan_modes(
     the native conv buffers, the resident fp32 file pages under fp8 and the measured runtime overhead);
     "gguf-q8_0" or "gguf-q4_0" in a mode plans a GGUF transformer of that type (`animatex animate --gguf`)."""
     from animatex.convert.gguf import BYTES_PER_WEIGHT
-    from animatex.pipelines.memory import MemoryModeError, parse_memory_mode
+    from animatex.pipelines.memory import MemoryModeError
 
     dtype_bytes = BYTES[dtype]
     weights = {name: count * dtype_bytes for name, count in sizes.params.items()}
     plans = []
     for mode in modes:
-        gguf = [part for part in mode.split("+") if part.strip().lower() in GGUF_PLAN_TYPES]
-        parts = parse_memory_mode("+".join(part for part in mode.split("+") if part not in gguf))
+        gguf, parts = parse_plan_mode(mode)
         component_weights = dict(weights)
         block_bytes = sizes.largest_block_params * dtype_bytes
         gguf_dequantised = 0
@@ -215,7 +226,7 @@ def plan_modes(
                 raise MemoryModeError(
                     "fp8 and a GGUF transformer both store the transformer's weights: plan one"
                 )
-            saved = dtype_bytes - BYTES_PER_WEIGHT[GGUF_PLAN_TYPES[gguf[0].strip().lower()]]
+            saved = dtype_bytes - BYTES_PER_WEIGHT[GGUF_PLAN_TYPES[gguf]]
             component_weights["transformer"] -= int(sizes.transformer_gguf_params * saved)
             block_bytes -= int(sizes.transformer_gguf_params / sizes.transformer_config["num_layers"] * saved)
             config = sizes.transformer_config
