@@ -103,3 +103,14 @@ def test_the_pipelines_logged_notes_reach_the_page(tmp_path: Path) -> None:
         size = studio.output_size(f"{2 * multiple + 3}x{2 * multiple}", np.zeros((64, 64, 3), np.uint8))
     assert size == (2 * multiple, 2 * multiple)
     assert any("rounding" in note for note in notes), notes
+
+
+def test_every_offered_cache_is_one_the_pipeline_knows() -> None:
+    from animatex.pipelines.speed import cache_config, parse_cache_spec
+    from animatex.ui.studio import CACHE_CHOICES
+
+    for choice in CACHE_CHOICES:
+        name, _ = parse_cache_spec(choice)
+        if name != "magcache":  # offered caches need no calibration file
+            config = cache_config(choice, num_inference_steps=8, current_timestep=lambda: 1000)
+            assert (config is None) == (name == "none"), choice

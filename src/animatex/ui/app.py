@@ -183,7 +183,7 @@ def build_app(studio: Studio, examples: list[Example], *, model_label: str) -> g
                     )  # fmt: skip
                     cache = gr.Dropdown(
                         list(CACHE_CHOICES), value="none", label="Step cache",
-                        info="skip work between similar steps (fbc: first-block cache); pays off at many steps",
+                        info="skip work between similar steps (fbc: first-block cache; pab, fastercache: reuse attention); pays off at many steps",
                     )  # fmt: skip
                 animate_button = gr.Button("Animate", variant="primary", elem_id="animate-button", size="lg")
         if examples:

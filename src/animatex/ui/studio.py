@@ -77,7 +77,7 @@ EXAMPLE_SIZE, EXAMPLE_FRAMES = 64, 17
 # The long-video and speed choices the page offers (the CLI's --window-strategy and --cache).
 MODEL_DEFAULT = "the model's default"
 WINDOW_CHOICES: tuple[str, ...] = (MODEL_DEFAULT, "chain", "context", "none")
-CACHE_CHOICES: tuple[str, ...] = ("none", "fbc", "fbc:0.1", "taylorseer")
+CACHE_CHOICES: tuple[str, ...] = ("none", "fbc", "fbc:0.1", "taylorseer", "pab", "fastercache")
 
 
 @dataclass(frozen=True)
