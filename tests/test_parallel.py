@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from animatex.errors import AnimatexError
-from animatex.parallel import Processes, check_context_parallel, launched_processes
+from animatex.parallel import Processes, check_context_parallel, check_parallel_options, launched_processes
 
 TWO = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
 
@@ -45,3 +45,12 @@ def test_refuses_what_the_launch_cannot_run(kind, device, environ, message):
 def test_python_dash_m_animatex_is_the_cli():
     done = subprocess.run([sys.executable, "-m", "animatex", "animate", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--context-parallel" in done.stdout
+
+
+def test_refuses_options_context_parallelism_does_not_combine_with():
+    check_parallel_options(None, compile=True, memory="group-offload")  # no context parallelism: nothing to check
+    check_parallel_options("ulysses", compile=False, memory="fp8+vae-tiling")
+    with pytest.raises(AnimatexError, match="--compile does not combine"):
+        check_parallel_options("ulysses", compile=True, memory=None)
+    with pytest.raises(AnimatexError, match="--memory group-offload does not combine"):
+        check_parallel_options("ring", compile=False, memory="fp8+group-offload")

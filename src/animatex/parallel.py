@@ -71,6 +71,23 @@ def check_context_parallel(kind: str | None, device: str, environ: dict[str, str
     return processes
 
 
+def check_parallel_options(kind: str | None, compile: bool, memory: str | None) -> None:
+    """Refuse what diffusers' context parallelism does not combine with: compiled blocks (its hooks split and
+    gather around every block) and offloading (each rank must hold the whole transformer on its GPU)."""
+    if kind is None:
+        return
+    if compile:
+        raise AnimatexError("--compile does not combine with --context-parallel; drop one of them")
+    from animatex.pipelines.memory import OFFLOADS, parse_memory_mode
+
+    offloads = [part for part in parse_memory_mode(memory) if part in OFFLOADS]
+    if offloads:
+        raise AnimatexError(
+            f"--memory {offloads[0]} does not combine with --context-parallel: each GPU holds the whole model "
+            "and computes part of the video (fp8 and vae-tiling do combine)"
+        )
+
+
 def start_context_parallel(pipe, kind: str, processes: Processes) -> None:
     """Join the launcher's process group and shard `pipe.transformer`'s sequence over it, in diffusers' any-length
     modes (Ulysses with any head count, ring with any sequence length)."""

@@ -133,12 +133,13 @@ def check_speed_options(args: argparse.Namespace) -> None:
     """--memory, --attention and --compile against the device, --cache against the model folder and the --lora
     files, before any input is read."""
     from animatex.animate import default_model_dir
-    from animatex.parallel import check_context_parallel
+    from animatex.parallel import check_context_parallel, check_parallel_options
     from animatex.pipelines.memory import check_memory_mode
     from animatex.pipelines.speed import check_attention_backend, check_cache, check_compile
 
     check_memory_mode(args.memory, args.device)
     check_context_parallel(args.context_parallel, args.device)
+    check_parallel_options(args.context_parallel, args.compile, args.memory)
     check_cache(args.cache, args.model if args.model is not None else default_model_dir())
     check_attention_backend(args.attention, args.device)
     if args.compile:
