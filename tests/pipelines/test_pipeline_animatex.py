@@ -360,6 +360,26 @@ def test_sigma_schedule_sets_the_steps_the_transformer_sees(make_inputs, tmp_pat
     assert float(loaded.scheduler.sigmas[-1]) == 0.0  # the last step lands on the clean sample
 
 
+def test_a_re_noising_scheduler_is_seeded_by_the_calls_generator(make_inputs):
+    """LightX2V-style sampling (diffusers' `stochastic_sampling`: predict the clean sample, re-noise to the next
+    level) draws fresh noise each step: the call's generator seeds it, so a seed still names one video."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    pipe = build_tiny_pipeline(seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    inputs = {**make_inputs(5, 16, 16), "num_inference_steps": 3, "guidance_scale": 1.0, "output_type": "pt"}
+
+    def run(seed):
+        return pipe(**inputs, generator=torch.Generator().manual_seed(seed)).frames
+
+    euler = run(0)
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, stochastic_sampling=True)
+    first = run(0)
+    torch.manual_seed(123)  # the global generator must not matter
+    torch.testing.assert_close(run(0), first, rtol=0, atol=0)
+    assert (run(1) - first).abs().max() > 1e-3 and (first - euler).abs().max() > 1e-3
+
+
 def test_unknown_sigma_schedule_is_refused(pipe):
     with pytest.raises(ValueError, match="`sigma_schedule` must be one of"):
         AnimateXPipeline(**pipe.components, sigma_schedule="karras")

@@ -1099,15 +1099,18 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         callback_on_step_end: Callable | None,
         progress_bar: Any,
         texts: tuple,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> torch.Tensor:
-        """The sampler loop over `latents` with `step_velocity(latents, t)` giving each step's velocity."""
+        """The sampler loop over `latents` with `step_velocity(latents, t)` giving each step's velocity
+        (`generator` seeds a scheduler that re-noises, e.g. `stochastic_sampling`)."""
         self.set_timesteps(num_inference_steps, device)
         self._num_timesteps = len(self.scheduler.timesteps)
         for i, t in enumerate(self.scheduler.timesteps):
             if self.interrupt:
                 continue
             self._current_timestep = t
-            latents = self.scheduler.step(step_velocity(latents, t).float(), t, latents, return_dict=False)[0]
+            velocity = step_velocity(latents, t).float()
+            latents = self.scheduler.step(velocity, t, latents, generator=generator, return_dict=False)[0]
             if callback_on_step_end is not None:
                 tensors = {"latents": latents, "prompt_embeds": texts[0], "negative_prompt_embeds": texts[1]}
                 latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
@@ -1156,7 +1159,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 latents = self.prepare_latents(batch_size, height, width, length, device, generator)
                 latents = self._denoise(
                     latents, _counting(velocity, progress_bar), num_inference_steps, device, callback, progress_bar,
-                    texts,
+                    texts, generator,
                 )  # fmt: skip
                 video = self.decode_video(latents).float()  # (B, 3, F, H, W) in [-1, 1]
                 if carried is not None and settings.colour_match:
@@ -1216,7 +1219,7 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
 
         with self.progress_bar(total=len(plan) * num_inference_steps) as progress_bar:
             latents = self._denoise(
-                latents, velocity, num_inference_steps, device, callback, progress_bar, texts
+                latents, velocity, num_inference_steps, device, callback, progress_bar, texts, generator
             )
         written = 0
         for video in self.decode_video_chunks(latents, window):
@@ -1383,7 +1386,9 @@ class AnimateXPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     latent_model_input, t, prompt_embeds, negative_prompt_embeds, cond_inputs, uncond_inputs
                 )
 
-                latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
+                latents = self.scheduler.step(
+                    noise_pred.float(), t, latents, generator=generator, return_dict=False
+                )[0]
 
                 if callback_on_step_end is not None:
                     tensors = {
