@@ -63,7 +63,7 @@ inputs = synth_case_inputs(make_case(0, "human", "test", 0, size, frames))
 inputs.update(height=size, width=size, num_frames=frames, windows=WindowSettings("none"))
 # Code is not model memory: import what loading and calling import (diffusers' loader modules, every component's
 # class) before the baseline; the check below fails the run if anything else is imported later.
-for name in ("animatex.pipelines.memory", "diffusers.guiders", "diffusers.pipelines.onnx_utils"):
+for name in ("animatex.pipelines.memory", "animatex.pipelines.lora", "diffusers.guiders", "diffusers.pipelines.onnx_utils"):
     importlib.import_module(name)
 for entry in json.loads((Path(model) / "model_index.json").read_text()).values():
     if isinstance(entry, list) and entry[0]:
