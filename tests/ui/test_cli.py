@@ -62,3 +62,28 @@ def test_memory_mode_reaches_the_loaded_pipeline(tmp_path: Path, monkeypatch: py
         block for block in built["app"].blocks.values() if getattr(block, "elem_id", None) == "model-info"
     )
     assert "memory mode `vae-tiling`" in info.value
+
+
+def test_a_gguf_transformer_reaches_the_loaded_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`--gguf` runs the app on the quantised transformer (as `animatex animate --gguf`), and the page names it."""
+    pytest.importorskip("gradio", reason="the web app needs gradio (make install installs the ui extra)")
+    pytest.importorskip("gguf", reason="GGUF needs the gguf package (make install installs it)")
+    import animatex.ui.app as app_module
+    from animatex.pipelines.tiny import build_tiny_pipeline
+
+    model = tmp_path / "model"
+    build_tiny_pipeline(seed=0).save_pretrained(model)
+    dit = tmp_path / "dit-Q8_0.gguf"
+    assert main(["quantize", "--model", str(model), "--type", "Q8_0", "-o", str(dit)]) == 0
+    built = {}
+    monkeypatch.setattr(app_module, "build_app", lambda studio, examples, *, model_label: built.update(
+        studio=studio, label=model_label))  # fmt: skip
+    monkeypatch.setattr(app_module, "launch", lambda app, **kwargs: None)  # no server
+    assert run(["ui", "--out", str(tmp_path / "ui"), "--model", str(model), "--gguf", str(dit)]) == 0
+    assert built["studio"].pipe.transformer.hf_quantizer is not None  # diffusers' GGUF layers
+    assert built["label"] == f"{model} + {dit}"
+    capsys.readouterr()
+    assert run(["ui", "--out", str(tmp_path / "ui"), "--model", str(model), "--gguf", str(tmp_path / "no.gguf")]) == 2
+    assert "no.gguf" in capsys.readouterr().err

@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--memory", default="none",
                         help="memory mode the model is loaded with, as `animatex animate --memory` (e.g. "
                         "fp8+group-offload+vae-tiling; `animatex plan` predicts each one's peak); default none")  # fmt: skip
+    parser.add_argument("--gguf", type=Path,
+                        help="a GGUF file of the transformer, as `animatex animate --gguf` (docs/weights.md)")  # fmt: skip
+    parser.add_argument("--lora", action="append", metavar="FILE[:SCALE]",
+                        help="merge a LoRA into the transformer, as `animatex animate --lora` (repeatable)")  # fmt: skip
     parser.add_argument(
         "--max-upload-mb", type=positive_float, default=100.0, help="largest upload in MB (default 100)"
     )
@@ -55,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from animatex.animate import default_model_dir, load_pipeline
 
     # The model first: a bad --model is refused before anything is written under --out.
-    pipe = load_pipeline(args.model, args.device, args.memory)
+    if args.gguf is not None:
+        from animatex.convert.gguf import check_gguf_options
+
+        check_gguf_options(args.gguf, args.memory)
+    pipe = load_pipeline(args.model, args.device, args.memory, transformer_gguf=args.gguf, lora=args.lora)
 
     from animatex.ui import configure_environment
 
@@ -64,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from animatex.ui.app import build_app, launch
     from animatex.ui.studio import Studio, UploadLimits, ensure_examples
 
-    model_label = str(args.model or default_model_dir())
+    parts = [args.model or default_model_dir(), args.gguf, *(args.lora or [])]  # what the page says it runs
+    model_label = " + ".join(str(part) for part in parts if part is not None)
     studio = Studio(
         pipe, args.out, limits=UploadLimits(max_file_mb=args.max_upload_mb), backend=args.backend,
         dwpose_dir=args.dwpose_dir, memory=args.memory,
