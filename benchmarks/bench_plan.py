@@ -5,7 +5,7 @@ Each row runs in a fresh process. Its baseline is the resident memory after impo
 memory); the pipeline is then loaded with the row's memory mode and called once (2 steps, every pose input,
 one window of exactly the row's size and length), and the peak resident memory (VmHWM) minus the baseline is
 compared with the planner's CPU prediction for the same mode (`plan_modes(..., device="cpu")`: weights,
-the weights file pages that stay resident under fp8, activations including the CPU convolution column buffers, and the measured
+activations (the guidance branches batched) including the CPU convolution column buffers, and the measured
 CPU runtime overhead). The children run with a fixed glibc mmap threshold (FIXED_MMAP_THRESHOLD; --glibc-default
 measures without it). With
 --tensors the same call is also profiled (`torch.profiler`, profile_memory) for the peak of live tensors
@@ -88,6 +88,12 @@ new_modules = sorted(set(sys.modules) - modules)
 print(json.dumps({"baseline": base, "loaded": loaded, "peak": status("VmHWM"), "tensor_peak": tensor_peak,
                   "new_modules": new_modules}))
 """
+
+
+def default_guidance_branches(folder: Path) -> int:
+    """The transformer calls per step (run as one batched forward) of a call that leaves guidance to the model."""
+    index = json.loads((Path(folder) / "model_index.json").read_text())
+    return 1 + (index.get("default_guidance_scale", 3.0) > 1) + (index.get("default_text_guidance_scale", 1.0) > 1)
 
 
 def small_pipeline_folder(folder: Path) -> Path:
@@ -175,9 +181,8 @@ def main() -> None:
             size, frames = (int(v) for v in shape.split("x"))
             if name not in folders:
                 folders[name] = small_pipeline_folder(Path(tmp) / name)
-            plan = plan_modes(
-                model_sizes(folders[name]), Workload(size, size, frames), [mode], "fp32", "cpu"
-            )[0]
+            work = Workload(size, size, frames, guidance_branches=default_guidance_branches(folders[name]))
+            plan = plan_modes(model_sizes(folders[name]), work, [mode], "fp32", "cpu")[0]
             measured = measure(folders[name], size, frames, mode, args.tensors, args.glibc_default)
             measured_bytes = measured["peak"] - measured["baseline"]
             ratio = plan.peak_bytes / measured_bytes

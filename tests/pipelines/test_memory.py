@@ -74,3 +74,26 @@ def test_mode_parsing():
         parse_memory_mode("fp4")
     with pytest.raises(MemoryModeError, match="one offload"):
         parse_memory_mode("group-offload+model-offload")
+
+
+def test_fp8_on_the_cpu_lets_go_of_the_weights_file(tmp_path):
+    """A loaded weight is a view of the mapped file, which stays resident while any view lives: after fp8 casts
+    on a CPU the tensors it left uncast get memory of their own, with the same values, so the file can go."""
+    import torch
+
+    from animatex.pipelines import AnimateXPipeline
+
+    build_tiny_pipeline(seed=0).save_pretrained(tmp_path)
+    pipe = AnimateXPipeline.from_pretrained(tmp_path)
+    uncast = {
+        name: (p.data_ptr(), p.detach().clone())
+        for name, p in pipe.transformer.named_parameters()
+        if name.startswith(("pose_", "norm", "condition_embedder", "scale_shift")) or ".norm" in name
+    }
+    apply_memory_mode(pipe, "fp8")
+    parameters = dict(pipe.transformer.named_parameters())
+    kept = [name for name in uncast if parameters[name].dtype != torch.float8_e4m3fn]
+    assert len(kept) > 10
+    for name in kept:
+        assert parameters[name].data_ptr() != uncast[name][0], name
+        torch.testing.assert_close(parameters[name].detach(), uncast[name][1], rtol=0, atol=0)

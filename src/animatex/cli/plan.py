@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"),
                         help="compute dtype (default: fp32 on the CPU, which is what it runs, else bf16)")  # fmt: skip
     parser.add_argument("--guidance-branches", type=int, default=1,
-                        help="transformer calls per step: 1 without CFG, 2 with, 3 with text guidance")  # fmt: skip
+                        help="guidance branches per step: 1 without CFG, 2 with, 3 with text guidance (planned as one "
+                        "batched forward, the pipeline's default)")  # fmt: skip
     parser.add_argument("--device", default=None,
                         help="device to plan for: cpu or cuda (default: cuda when there is one, else cpu)")  # fmt: skip
     parser.add_argument(

@@ -126,7 +126,8 @@ def transformer_flops(config: dict, work: Workload) -> float:
 
 def transformer_activation_bytes(config: dict, work: Workload, dtype_bytes: int) -> int:
     """Live tensors of one forward at its widest point: the running tokens, the per-token IPI, rotary tables,
-    and inside a block the FFN's two hidden-width tensors or attention's q, k, v, roped copies and output."""
+    and inside a block the FFN's two hidden-width tensors or attention's q, k, v, roped copies and output; the
+    guidance branches run batched (the pipeline's default), so all but the rotary tables scale with them."""
     tokens = transformer_tokens(config, work)
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     persistent = tokens * dim * (3 if config.get("use_pose_indicator", True) else 2)  # tokens, residual, IPI
@@ -134,7 +135,7 @@ def transformer_activation_bytes(config: dict, work: Workload, dtype_bytes: int)
     ffn = tokens * (2 * config["ffn_dim"] + dim)
     attention = tokens * dim * 6
     norm_fp32 = tokens * dim * 4 // dtype_bytes  # the block's norms run in fp32
-    return (persistent + max(ffn, attention) + norm_fp32) * dtype_bytes + rope
+    return (persistent + max(ffn, attention) + norm_fp32) * dtype_bytes * work.guidance_branches + rope
 
 
 def vae_decode_bytes(
@@ -208,7 +209,7 @@ def plan_modes(
     sizes: ModelSizes, work: Workload, modes: list[str], dtype: str = "bf16", device: str = "cuda"
 ) -> list[Plan]:
     """Predicted peak device memory of one pipeline call for each memory mode string, on `device` ("cpu" adds
-    the native conv buffers, the resident fp32 file pages under fp8 and the measured runtime overhead);
+    the native conv buffers and the measured runtime overhead);
     "gguf-q8_0" or "gguf-q4_0" in a mode plans a GGUF transformer of that type (`animatex animate --gguf`)."""
     from animatex.convert.gguf import BYTES_PER_WEIGHT
     from animatex.pipelines.memory import MemoryModeError
@@ -232,11 +233,7 @@ def plan_modes(
             config = sizes.transformer_config
             dim = config["num_attention_heads"] * config["attention_head_dim"]
             gguf_dequantised = max(config["ffn_dim"], dim) * dim * dtype_bytes
-        if "fp8" in parts and device == "cpu":
-            # The loader maps the weights file and casting reads all of it; its pages stay resident while the
-            # mapping lives (the uncast norms and pose modules keep it), so the 1-byte copies come on top.
-            component_weights["transformer"] += sizes.transformer_cast_params
-        elif "fp8" in parts:
+        if "fp8" in parts:  # on a CPU too: `release_weights_file` frees the fp32 file behind the cast weights
             component_weights["transformer"] -= sizes.transformer_cast_params * (dtype_bytes - 1)
         if "text-encoder-cpu" in parts:
             component_weights.pop("text_encoder", None)
