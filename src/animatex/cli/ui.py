@@ -59,10 +59,6 @@ def run(args: argparse.Namespace) -> int:
     from animatex.animate import default_model_dir, load_pipeline
 
     # The model first: a bad --model is refused before anything is written under --out.
-    if args.gguf is not None:
-        from animatex.convert.gguf import check_gguf_options
-
-        check_gguf_options(args.gguf, args.memory)
     pipe = load_pipeline(args.model, args.device, args.memory, transformer_gguf=args.gguf, lora=args.lora)
 
     from animatex.ui import configure_environment
